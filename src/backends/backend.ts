@@ -1,0 +1,95 @@
+// The contract between tensors and the two backends. A backend owns flat storages and runs a small
+// set of kernels over strided views of them; every differentiable op in src/ops is built from these.
+
+import type { DType, TypedArray } from '../tensor/dtype.js';
+import type { Shape } from '../tensor/shape.js';
+
+export type DeviceName = 'webgpu' | 'cpu';
+
+/** A flat buffer of one dtype on one backend, shared by every tensor that views it. */
+export class Storage {
+  /** Tensor handles that still use this storage; it goes back to the pool when this reaches zero. */
+  refs = 1;
+  /** Counts in-place writes, so that autograd can detect a saved tensor that changed. */
+  version = 0;
+  released = false;
+
+  constructor(
+    readonly backend: Backend,
+    readonly dtype: DType,
+    readonly numel: number,
+    /** The backend's own handle: a GPUBuffer or a typed array. */
+    readonly data: unknown,
+    readonly bytes: number,
+  ) {}
+}
+
+/** A strided window into a storage: element [i, j, ...] is at offset + i * strides[0] + j * strides[1] + ... */
+export interface View {
+  readonly storage: Storage;
+  readonly shape: Shape;
+  readonly strides: readonly number[];
+  readonly offset: number;
+}
+
+/**
+ * An elementwise function, given once for both backends: `wgsl` is an expression in the inputs a, b, c
+ * and the scalar parameters p0..p3, all of the compute type; `js` computes the same on numbers.
+ * A predicate returns a boolean, which is stored as 0 or 1.
+ */
+export interface MapKernel {
+  readonly name: string;
+  readonly arity: number;
+  readonly wgsl: string;
+  readonly js: (a: number, b: number, c: number, p: readonly number[]) => number | boolean;
+  readonly predicate?: boolean;
+  /** WGSL helper functions that the expression calls, by name (see backends/webgpu/wgsl.ts). */
+  readonly helpers?: readonly string[];
+}
+
+export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
+
+export interface MemoryStats {
+  /** Bytes held by live tensors (and the backend's scratch buffers). */
+  liveBytes: number;
+  /** Bytes of released buffers kept for reuse. */
+  pooledBytes: number;
+  /** The largest liveBytes seen since start. */
+  peakBytes: number;
+}
+
+export interface Backend {
+  readonly name: DeviceName;
+  /** Adapter limits and features, in words, for error messages and benchmark reports. */
+  readonly description: string;
+  supportsDType(dtype: DType): boolean;
+
+  allocate(dtype: DType, numel: number): Storage;
+  upload(dtype: DType, data: TypedArray): Storage;
+  free(storage: Storage): void;
+  /** Reads a view into a new host array in logical (row-major) order. */
+  read(view: View): Promise<TypedArray>;
+
+  /**
+   * out[i] = kernel(inputs[0][i], inputs[1][i], ...) over the shape of `out`. Each input is a view already
+   * expanded to that shape (broadcast dims have stride 0) or a plain number. `out` may alias an input.
+   */
+  map(kernel: MapKernel, inputs: readonly (View | number)[], compute: DType, out: View, params?: readonly number[]): void;
+  /**
+   * Reduces the trailing `reducedDims` dims of `x` (permuted there by the caller) into a contiguous
+   * storage with the shape of the leading dims. argmax and argmin return int32 positions.
+   */
+  reduce(op: ReduceOp, x: View, reducedDims: number, outDType: DType): Storage;
+  /** Batched matmul: a is [...batch, m, k], b is [...batch, k, n] (batch dims already broadcast); out is contiguous. */
+  matmul(a: View, b: View): Storage;
+  /** Softmax or logSoftmax over the last dim of a view; the output is contiguous. */
+  softmax(x: View, log: boolean): Storage;
+  /** out[..., i, ...] = x[..., index[..., i, ...], ...] along `dim`; index has the output's shape. */
+  gather(x: View, dim: number, index: View): Storage;
+  /** The reverse of gather: out (of `shape`) sums src over equal indices along `dim`, in a fixed order. */
+  scatterAdd(src: View, dim: number, index: View, shape: Shape): Storage;
+
+  synchronize(): Promise<void>;
+  memory(): MemoryStats;
+  destroy(): Promise<void>;
+}

@@ -1,0 +1,385 @@
+// WGSL generators, one per kernel family. Shapes, strides and offsets travel in a uniform block
+// (`uniforms.w`, an array of vec4<u32>), so one compiled pipeline serves every shape of its family.
+// Large grids fold into a 2-D dispatch because each dimension stops at 65535 workgroups.
+
+import type { DType } from '../../tensor/dtype.js';
+import type { MapKernel, ReduceOp } from '../backend.js';
+import { HELPERS, META_ACCESS, computeType, convert, storageType, usesF16 } from './wgsl.js';
+
+export const MAX_RANK = 8;
+
+function header(metaRows: number, dtypes: readonly DType[]): string {
+  return `${usesF16(dtypes)}struct Uniforms { w: array<vec4<u32>, ${metaRows}> }
+@group(0) @binding(0) var<uniform> uniforms: Uniforms;
+${META_ACCESS}
+`;
+}
+
+/** Index of this invocation in a grid folded as (x, y) workgroups of `size` invocations each. */
+function flatIndex(size: number): string {
+  return `gid.x + gid.y * nwg.x * ${size}u`;
+}
+
+// ---- map: out[i] = f(a[i], b[i], c[i]) ----
+
+/** Layout of the map kernel's uniform rows. */
+export const MAP_META = { header: 0, params: 1, shape: 2, outStrides: 4, inStrides: 6, offsets: 12, scalars: 13, rows: 14 };
+
+export interface MapSignature {
+  kernel: MapKernel;
+  compute: DType;
+  out: DType;
+  /** The dtype of each input, or 'scalar' for a plain number passed in the uniform block. */
+  inputs: readonly (DType | 'scalar')[];
+  contiguous: boolean;
+}
+
+/**
+ * out[i] = kernel(a, b, c) for every element: one invocation per output element. The strided form
+ * splits the flat index into coordinates to find each operand; the contiguous form skips that.
+ */
+export function mapKernel(sig: MapSignature, workgroupSize: number): string {
+  const c = computeType(sig.compute);
+  const tensorDTypes = sig.inputs.filter((t): t is DType => t !== 'scalar');
+  const lines: string[] = [header(MAP_META.rows, [sig.out, ...tensorDTypes])];
+  for (const name of sig.kernel.helpers ?? []) lines.push(HELPERS[name]);
+  lines.push(`@group(0) @binding(1) var<storage, read_write> out: array<${storageType(sig.out)}>;`);
+  let binding = 2;
+  sig.inputs.forEach((t, k) => {
+    if (t !== 'scalar') lines.push(`@group(0) @binding(${binding++}) var<storage, read> in${k}: array<${storageType(t)}>;`);
+  });
+  const offsets = ['x', 'y', 'z', 'w'];
+  const body: string[] = [];
+  body.push(`let i = ${flatIndex(workgroupSize)};`, `if (i >= uniforms.w[0].x) { return; }`);
+  if (sig.contiguous) {
+    body.push(`let oOut = uniforms.w[${MAP_META.offsets}].x + i;`);
+    sig.inputs.forEach((t, k) => {
+      if (t !== 'scalar') body.push(`let o${k} = uniforms.w[${MAP_META.offsets}].${offsets[k + 1]} + i;`);
+    });
+  } else {
+    body.push(`var rem = i;`, `var oOut = uniforms.w[${MAP_META.offsets}].x;`);
+    sig.inputs.forEach((t, k) => {
+      if (t !== 'scalar') body.push(`var o${k} = uniforms.w[${MAP_META.offsets}].${offsets[k + 1]};`);
+    });
+    body.push(`for (var d = i32(uniforms.w[0].y) - 1; d >= 0; d--) {`);
+    body.push(`  let size = metaAt(${MAP_META.shape}u, u32(d));`, `  let coord = rem % size;`, `  rem = rem / size;`);
+    body.push(`  oOut += coord * metaAt(${MAP_META.outStrides}u, u32(d));`);
+    sig.inputs.forEach((t, k) => {
+      if (t !== 'scalar') body.push(`  o${k} += coord * metaAt(${MAP_META.inStrides + 2 * k}u, u32(d));`);
+    });
+    body.push(`}`);
+  }
+  const names = ['a', 'b', 'c'];
+  sig.inputs.forEach((t, k) => {
+    body.push(
+      t === 'scalar'
+        ? `let ${names[k]} = ${c}(bitcast<f32>(uniforms.w[${MAP_META.scalars}][${k}]));`
+        : `let ${names[k]} = ${c}(in${k}[o${k}]);`,
+    );
+  });
+  for (let p = 0; p < 4; p++) body.push(`let p${p} = ${c}(bitcast<f32>(uniforms.w[${MAP_META.params}][${p}]));`);
+  const resultType = sig.kernel.predicate ? 'bool' : c;
+  body.push(`let r = ${sig.kernel.wgsl.replace(/\bT\(/g, `${c}(`)};`, `out[oOut] = ${convert('r', resultType, sig.out)};`);
+  lines.push(`@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${body.join('\n  ')}
+}`);
+  return lines.join('\n');
+}
+
+// ---- reduce: out[o] = reduce over r of x[o, r] ----
+
+export const REDUCE_META = { header: 0, shape: 1, strides: 3, offset: 5, rows: 6 };
+
+/**
+ * Reduces the trailing dims of a strided view. Each output row's base offset comes from its outer
+ * coordinates. `perRow` picks one workgroup per output row (a shared-memory tree over the row, for long
+ * rows); otherwise one invocation walks a whole row. uniforms.w[0] = (rows, reduceSize, rank, outerRank).
+ */
+export function reduceKernel(op: ReduceOp, input: DType, out: DType, perRow: boolean, workgroupSize: number): string {
+  const c = computeType(input);
+  const isArg = op === 'argmax' || op === 'argmin';
+  const better = op === 'max' || op === 'argmax' ? '>' : '<';
+  const init = op === 'sum' ? `${c}(0)` : c === 'f32' ? (better === '>' ? 'negInf()' : '-negInf()') : better === '>' ? 'i32(-2147483647 - 1)' : '2147483647';
+  const combine = op === 'sum' ? 'acc = acc + v;' : `if (v ${better} acc || v != v) { acc = v; at = r; }`;
+  const common = `${header(REDUCE_META.rows, [input, out])}
+@group(0) @binding(1) var<storage, read_write> out: array<${storageType(out)}>;
+@group(0) @binding(2) var<storage, read> x: array<${storageType(input)}>;
+
+fn rowBase(row: u32) -> u32 {
+  var rem = row;
+  var offset = uniforms.w[${REDUCE_META.offset}].x;
+  for (var d = i32(uniforms.w[0].w) - 1; d >= 0; d--) {
+    let size = metaAt(${REDUCE_META.shape}u, u32(d));
+    offset += (rem % size) * metaAt(${REDUCE_META.strides}u, u32(d));
+    rem = rem / size;
+  }
+  return offset;
+}
+
+fn innerOffset(r: u32) -> u32 {
+  var rem = r;
+  var offset = 0u;
+  for (var d = i32(uniforms.w[0].z) - 1; d >= i32(uniforms.w[0].w); d--) {
+    let size = metaAt(${REDUCE_META.shape}u, u32(d));
+    offset += (rem % size) * metaAt(${REDUCE_META.strides}u, u32(d));
+    rem = rem / size;
+  }
+  return offset;
+}
+`;
+  const store = isArg ? 'out[row] = i32(at);' : `out[row] = ${convert('acc', c, out)};`;
+  if (!perRow) {
+    return `${common}
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = ${flatIndex(workgroupSize)};
+  if (row >= uniforms.w[0].x) { return; }
+  let base = rowBase(row);
+  var acc = ${init};
+  var at = 0u;
+  for (var r = 0u; r < uniforms.w[0].y; r++) {
+    let v = ${c}(x[base + innerOffset(r)]);
+    ${combine}
+  }
+  ${store}
+}`;
+  }
+  const merge = op === 'sum'
+    ? 'accs[l] = accs[l] + accs[l + step];'
+    : `let v = accs[l + step]; let r = ats[l + step];
+      if (v ${better} accs[l] || (v == accs[l] && r < ats[l]) || (v != v && accs[l] == accs[l])) { accs[l] = v; ats[l] = r; }`;
+  return `${common}
+var<workgroup> accs: array<${c}, ${workgroupSize}>;
+var<workgroup> ats: array<u32, ${workgroupSize}>;
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.x + wid.y * nwg.x;
+  let l = lid.x;
+  let base = rowBase(min(row, uniforms.w[0].x - 1u));
+  var acc = ${init};
+  var at = 0u;
+  for (var r = l; r < uniforms.w[0].y; r += ${workgroupSize}u) {
+    let v = ${c}(x[base + innerOffset(r)]);
+    ${combine}
+  }
+  accs[l] = acc;
+  ats[l] = at;
+  workgroupBarrier();
+  for (var step = ${workgroupSize / 2}u; step > 0u; step = step / 2u) {
+    if (l < step) {
+      ${merge}
+    }
+    workgroupBarrier();
+  }
+  if (l == 0u && row < uniforms.w[0].x) {
+    acc = accs[0];
+    at = ats[0];
+    ${store}
+  }
+}`;
+}
+
+// ---- matmul: out[b, i, j] = sum_k a[b, i, k] * b[b, k, j] ----
+
+export const MATMUL_META = { sizes: 0, strides: 1, offsets: 2, batchShape: 3, aBatch: 5, bBatch: 7, rows: 9 };
+export const MATMUL_TILE = { threads: 8, block: 4 };
+
+/**
+ * Register-blocked matmul: each invocation computes a 4x4 block of outputs in registers and an 8x8
+ * workgroup covers a 32x32 tile, with no shared memory. Operands are read through their strides, so a
+ * transposed operand costs no copy. Rows and columns past the edge are clamped on load and skipped on store.
+ * uniforms.w[0] = (M, N, K, batchRank), w[1] = (a row, a col, b row, b col strides), w[2] = (a off, b off, batch base).
+ */
+export function matmulKernel(dtype: DType): string {
+  const s = storageType(dtype);
+  const { threads, block } = MATMUL_TILE;
+  return `${header(MATMUL_META.rows, [dtype])}
+@group(0) @binding(1) var<storage, read_write> out: array<${s}>;
+@group(0) @binding(2) var<storage, read> A: array<${s}>;
+@group(0) @binding(3) var<storage, read> B: array<${s}>;
+
+@compute @workgroup_size(${threads}, ${threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = uniforms.w[0].x;
+  let N = uniforms.w[0].y;
+  let K = uniforms.w[0].z;
+  let st = uniforms.w[1];
+  let batch = wid.z + uniforms.w[2].z;
+  var rem = batch;
+  var aBase = uniforms.w[2].x;
+  var bBase = uniforms.w[2].y;
+  for (var d = i32(uniforms.w[0].w) - 1; d >= 0; d--) {
+    let size = metaAt(${MATMUL_META.batchShape}u, u32(d));
+    let coord = rem % size;
+    rem = rem / size;
+    aBase += coord * metaAt(${MATMUL_META.aBatch}u, u32(d));
+    bBase += coord * metaAt(${MATMUL_META.bBatch}u, u32(d));
+  }
+  let row0 = (wid.y * ${threads}u + lid.y) * ${block}u;
+  let col0 = (wid.x * ${threads}u + lid.x) * ${block}u;
+  var aRow: array<u32, ${block}>;
+  var bCol: array<u32, ${block}>;
+  for (var t = 0u; t < ${block}u; t++) {
+    aRow[t] = aBase + min(row0 + t, M - 1u) * st.x;
+    bCol[t] = bBase + min(col0 + t, N - 1u) * st.w;
+  }
+  var acc: array<vec4<f32>, ${block}>;
+  for (var k = 0u; k < K; k++) {
+    let bv = vec4<f32>(f32(B[bCol[0] + k * st.z]), f32(B[bCol[1] + k * st.z]), f32(B[bCol[2] + k * st.z]), f32(B[bCol[3] + k * st.z]));
+    for (var t = 0u; t < ${block}u; t++) {
+      acc[t] += f32(A[aRow[t] + k * st.y]) * bv;
+    }
+  }
+  let outBase = batch * M * N;
+  for (var t = 0u; t < ${block}u; t++) {
+    let row = row0 + t;
+    if (row >= M) { break; }
+    for (var u = 0u; u < ${block}u; u++) {
+      let col = col0 + u;
+      if (col < N) { out[outBase + row * N + col] = ${s}(acc[t][u]); }
+    }
+  }
+}`;
+}
+
+// ---- softmax: one workgroup per row ----
+
+export const SOFTMAX_META = { header: 0, shape: 1, strides: 3, offsets: 5, rows: 6 };
+
+/**
+ * softmax(x)_j = exp(x_j - max) / sum_k exp(x_k - max), or its log. One workgroup per row: a shared-memory
+ * tree finds the row max, a second finds the sum. uniforms.w[0] = (rows, width, outerRank), w[5] = (offset, last stride).
+ */
+export function softmaxKernel(dtype: DType, log: boolean, workgroupSize: number): string {
+  const s = storageType(dtype);
+  const write = log ? `x_j - rowMax - log(rowSum)` : `exp(x_j - rowMax) / rowSum`;
+  return `${header(SOFTMAX_META.rows, [dtype])}
+@group(0) @binding(1) var<storage, read_write> out: array<${s}>;
+@group(0) @binding(2) var<storage, read> x: array<${s}>;
+var<workgroup> partial: array<f32, ${workgroupSize}>;
+
+fn reduceShared(l: u32, isMax: bool) -> f32 {
+  workgroupBarrier();
+  for (var step = ${workgroupSize / 2}u; step > 0u; step = step / 2u) {
+    if (l < step) {
+      partial[l] = select(partial[l] + partial[l + step], max(partial[l], partial[l + step]), isMax);
+    }
+    workgroupBarrier();
+  }
+  let result = partial[0];
+  workgroupBarrier();
+  return result;
+}
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= uniforms.w[0].x) { return; }
+  let width = uniforms.w[0].y;
+  let stride = uniforms.w[${SOFTMAX_META.offsets}].y;
+  var rem = row;
+  var base = uniforms.w[${SOFTMAX_META.offsets}].x;
+  for (var d = i32(uniforms.w[0].z) - 1; d >= 0; d--) {
+    let size = metaAt(${SOFTMAX_META.shape}u, u32(d));
+    base += (rem % size) * metaAt(${SOFTMAX_META.strides}u, u32(d));
+    rem = rem / size;
+  }
+  let l = lid.x;
+  var m = negInf();
+  for (var j = l; j < width; j += ${workgroupSize}u) { m = max(m, f32(x[base + j * stride])); }
+  partial[l] = m;
+  let rowMax = reduceShared(l, true);
+  var total = 0.0;
+  for (var j = l; j < width; j += ${workgroupSize}u) { total += exp(f32(x[base + j * stride]) - rowMax); }
+  partial[l] = total;
+  let rowSum = reduceShared(l, false);
+  for (var j = l; j < width; j += ${workgroupSize}u) {
+    let x_j = f32(x[base + j * stride]);
+    out[row * width + j] = ${s}(${write});
+  }
+}`;
+}
+
+// ---- gather and its deterministic reverse, scatterAdd ----
+
+export const GATHER_META = { header: 0, shape: 1, xStrides: 3, indexStrides: 5, offsets: 7, rows: 8 };
+
+/** out[p] = x[p with coordinate dim replaced by index[p]]: one invocation per output element. */
+export function gatherKernel(dtype: DType, workgroupSize: number): string {
+  const s = storageType(dtype);
+  return `${header(GATHER_META.rows, [dtype])}
+@group(0) @binding(1) var<storage, read_write> out: array<${s}>;
+@group(0) @binding(2) var<storage, read> x: array<${s}>;
+@group(0) @binding(3) var<storage, read> index: array<i32>;
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = ${flatIndex(workgroupSize)};
+  if (i >= uniforms.w[0].x) { return; }
+  let dim = uniforms.w[0].z;
+  var rem = i;
+  var xo = uniforms.w[${GATHER_META.offsets}].x;
+  var io = uniforms.w[${GATHER_META.offsets}].y;
+  var coordAtDim = 0u;
+  for (var d = i32(uniforms.w[0].y) - 1; d >= 0; d--) {
+    let size = metaAt(${GATHER_META.shape}u, u32(d));
+    let coord = rem % size;
+    rem = rem / size;
+    io += coord * metaAt(${GATHER_META.indexStrides}u, u32(d));
+    if (u32(d) != dim) { xo += coord * metaAt(${GATHER_META.xStrides}u, u32(d)); }
+  }
+  // Indices were checked against the size of x along dim by the caller; clamping keeps reads in bounds anyway.
+  let k = u32(clamp(index[io], 0, i32(uniforms.w[0].w) - 1));
+  out[i] = x[xo + k * metaAt(${GATHER_META.xStrides}u, dim)];
+}`;
+}
+
+export const SCATTER_META = { header: 0, outShape: 1, indexShape: 3, srcStrides: 5, indexStrides: 7, offsets: 9, rows: 10 };
+
+/**
+ * out[q] = sum over k of src[p] where p equals q except p[dim] = k, for every k with index[p] = q[dim].
+ * One invocation per output element loops over k in order, so the sum is deterministic with no atomics.
+ */
+export function scatterAddKernel(dtype: DType, workgroupSize: number): string {
+  const s = storageType(dtype);
+  return `${header(SCATTER_META.rows, [dtype])}
+@group(0) @binding(1) var<storage, read_write> out: array<${s}>;
+@group(0) @binding(2) var<storage, read> src: array<${s}>;
+@group(0) @binding(3) var<storage, read> index: array<i32>;
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = ${flatIndex(workgroupSize)};
+  if (i >= uniforms.w[0].x) { return; }
+  let dim = uniforms.w[0].z;
+  var rem = i;
+  var so = uniforms.w[${SCATTER_META.offsets}].x;
+  var io = uniforms.w[${SCATTER_META.offsets}].y;
+  var dest = 0u;
+  var inside = true;
+  for (var d = i32(uniforms.w[0].y) - 1; d >= 0; d--) {
+    let size = metaAt(${SCATTER_META.outShape}u, u32(d));
+    let coord = rem % size;
+    rem = rem / size;
+    if (u32(d) == dim) {
+      dest = coord;
+    } else {
+      inside = inside && coord < metaAt(${SCATTER_META.indexShape}u, u32(d));
+      so += coord * metaAt(${SCATTER_META.srcStrides}u, u32(d));
+      io += coord * metaAt(${SCATTER_META.indexStrides}u, u32(d));
+    }
+  }
+  var acc = 0.0;
+  if (inside) {
+    let count = metaAt(${SCATTER_META.indexShape}u, dim);
+    let srcStep = metaAt(${SCATTER_META.srcStrides}u, dim);
+    let indexStep = metaAt(${SCATTER_META.indexStrides}u, dim);
+    for (var k = 0u; k < count; k++) {
+      if (index[io + k * indexStep] == i32(dest)) { acc += f32(src[so + k * srcStep]); }
+    }
+  }
+  out[i] = ${s}(acc);
+}`;
+}

@@ -1,0 +1,3 @@
+// fg.nn: layers and their functional forms.
+
+export * as functional from './functional.js';

@@ -1,0 +1,97 @@
+// dtype conversion, device moves, clone and the in-place ops (PyTorch's trailing underscore).
+
+import type { DeviceName } from '../backends/backend.js';
+import { getBackend, isGradEnabled } from '../runtime.js';
+import { DType, checkDType, isFloating } from '../tensor/dtype.js';
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { arg, registerOp } from './registry.js';
+import { copyInto } from './shape.js';
+import { checkDTypeOnDevice, checkTensor, empty } from './util.js';
+
+/** Returns x converted to `dtype` (a new handle on the same storage when the dtype already matches). */
+export function to(x: Tensor, dtype: DType): Tensor {
+  checkTensor('to', x);
+  if (dtype === ('cpu' as DType) || dtype === ('webgpu' as DType)) {
+    throw new TypeError(`to: moving to a device reads data back, so it is asynchronous: use await t.toDevice('${dtype}')`);
+  }
+  checkDType('to', dtype);
+  if (dtype === x.dtype) return x.detach();
+  checkDTypeOnDevice('to', dtype, x.device);
+  const out = empty(x.shape, dtype, x.device);
+  copyInto('to', out, x);
+  if (!isFloating(dtype) || !isFloating(x.dtype)) return out;
+  const source = x.dtype;
+  return Tensor.record('to', [x], out, (g) => [to(g, source)]);
+}
+
+/** Copies x to another backend; the result is a leaf with the same requiresGrad. */
+export async function toDevice(x: Tensor, device: DeviceName): Promise<Tensor> {
+  checkTensor('toDevice', x);
+  const backend = getBackend(device);
+  if (!backend.supportsDType(x.dtype)) checkDTypeOnDevice('toDevice', x.dtype, device);
+  const data = await x.toArray();
+  const out = Tensor.fromStorage(backend.upload(x.dtype, data), x.shape);
+  if (x.requiresGrad) out.requiresGrad = true;
+  return out;
+}
+
+/** A copy with its own storage, recorded so that gradients flow through it. */
+export function clone(x: Tensor): Tensor {
+  checkTensor('clone', x);
+  const out = empty(x.shape, x.dtype, x.device);
+  copyInto('clone', out, x);
+  return Tensor.record('clone', [x], out, (g) => [g.detach()]);
+}
+
+function checkInPlace(op: string, x: Tensor): void {
+  checkTensor(op, x);
+  if (!isGradEnabled()) return;
+  if (x.requiresGrad && x.isLeaf) {
+    throw new Error(
+      `${op}: a leaf tensor that requires grad (shape ${formatShape(x.shape)}) cannot be changed in place while gradients are recorded; ` +
+        'wrap the update in fg.noGrad(() => ...), as optimizers do',
+    );
+  }
+  if (x.requiresGrad) {
+    throw new Error(`${op}: in-place ops on tensors that are part of a graph are not supported; use the out-of-place op (without the trailing underscore)`);
+  }
+}
+
+/** Writes `result` into x's storage, marks x as changed, and releases `result`. */
+export function inPlace<T extends Tensor>(x: T, op: string, result: Tensor): T {
+  try {
+    checkInPlace(op, x);
+    if (result.requiresGrad && isGradEnabled()) {
+      throw new Error(`${op}: the other operand requires grad, so the result would need a graph; use the out-of-place op instead`);
+    }
+    if (result.shape.length !== x.shape.length || result.shape.some((d, i) => d !== x.shape[i])) {
+      throw new Error(`${op}: the result has shape ${formatShape(result.shape)}, which does not fit the tensor's shape ${formatShape(x.shape)} in place`);
+    }
+    copyInto(op, x, result);
+    x.bumpVersion();
+    return x;
+  } finally {
+    result.dispose();
+  }
+}
+
+export function fill_<T extends Tensor>(x: T, value: number): T {
+  checkInPlace('fill_', x);
+  copyInto('fill_', x, value);
+  x.bumpVersion();
+  return x;
+}
+
+/** Copies src (broadcast to x's shape, converted to x's dtype) into x. */
+export function copy_<T extends Tensor>(x: T, src: Tensor): T {
+  checkInPlace('copy_', x);
+  checkTensor('copy_', src, 'src');
+  if (src.device !== x.device) throw new Error(`copy_: src is on '${src.device}' but the tensor is on '${x.device}'; move it with await src.toDevice('${x.device}')`);
+  copyInto('copy_', x, src);
+  x.bumpVersion();
+  return x;
+}
+
+registerOp('clone', [{ label: 'strided', args: [arg([3, 8])], run: (x) => x.t().clone().mul(x.t()) }]);
+registerOp('to', [{ label: 'same dtype', args: [arg([5])], run: (x) => x.to(x.dtype).mul(3) }]);

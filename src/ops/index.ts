@@ -1,0 +1,9 @@
+// Every op, in one namespace for the Tensor methods and the package root.
+
+export * from './elementwise.js';
+export * from './reduce.js';
+export * from './shape.js';
+export * from './matmul.js';
+export * from './convert.js';
+export * from './creation.js';
+export * from './nn.js';

@@ -1,0 +1,227 @@
+// The ops behind fg.nn.functional: softmax and logSoftmax (fused kernels), dropout, embedding and losses.
+
+import type { CpuBackend } from '../backends/cpu/cpu-backend.js';
+import { getBackend } from '../runtime.js';
+import { isFloating } from '../tensor/dtype.js';
+import { formatShape, normalizeDim } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { rand } from './creation.js';
+import { K, gelu, mapOp } from './elementwise.js';
+import { arg, registerOp } from './registry.js';
+import { checkTensor } from './util.js';
+
+export { gelu };
+
+function checkFloat(op: string, x: Tensor): void {
+  checkTensor(op, x);
+  if (!isFloating(x.dtype)) throw new TypeError(`${op}: expects a floating-point input, got ${x.dtype}; convert it with x.to('float32')`);
+}
+
+/** Runs the fused kernel over `dim` by viewing that dim as the last one. */
+function softmaxRaw(op: string, x: Tensor, dim: number, log: boolean): Tensor {
+  const d = normalizeDim(op, dim, x.shape.length);
+  const last = Math.max(x.shape.length - 1, 0);
+  const moved = x.shape.length === 0 ? x.reshape([1]) : x.transpose(d, last);
+  const storage = getBackend(x.device).softmax(moved.asView(op), log);
+  const computed = Tensor.fromStorage(storage, moved.shape);
+  moved.dispose();
+  if (x.shape.length === 0) {
+    const out = computed.reshape([]);
+    computed.dispose();
+    return out;
+  }
+  const out = computed.transpose(d, last);
+  computed.dispose();
+  return out;
+}
+
+/** softmax(x)_i = exp(x_i - max) / sum_j exp(x_j - max) along `dim`; one kernel per call. */
+export function softmax(x: Tensor, dim = -1): Tensor {
+  checkFloat('softmax', x);
+  const y = softmaxRaw('softmax', x, dim, false);
+  const d = x.shape.length === 0 ? 0 : normalizeDim('softmax', dim, x.shape.length);
+  // dx = y * (g - sum(g * y))
+  return Tensor.record('softmax', [x], y, (g, [out]) => {
+    const gy = mapOp('softmax', K.mul, [g, out]);
+    const total = gy.sum(x.shape.length === 0 ? [] : d, true);
+    const centered = mapOp('softmax', K.sub, [g, total]);
+    const dx = mapOp('softmax', K.mul, [out, centered]);
+    for (const t of [gy, total, centered]) t.dispose();
+    return [dx];
+  }, [y]);
+}
+
+/** log(softmax(x)) along `dim`, computed as x - max - log(sum exp(x - max)) so it stays finite. */
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  checkFloat('logSoftmax', x);
+  const y = softmaxRaw('logSoftmax', x, dim, true);
+  const d = x.shape.length === 0 ? 0 : normalizeDim('logSoftmax', dim, x.shape.length);
+  // dx = g - softmax * sum(g)
+  return Tensor.record('logSoftmax', [x], y, (g, [out]) => {
+    const total = g.sum(x.shape.length === 0 ? [] : d, true);
+    const p = out.exp();
+    const scaled = mapOp('logSoftmax', K.mul, [p, total]);
+    const dx = mapOp('logSoftmax', K.sub, [g, scaled]);
+    for (const t of [total, p, scaled]) t.dispose();
+    return [dx];
+  }, [y]);
+}
+
+/** Zeroes each element with probability p and scales the rest by 1 / (1 - p), from the seeded generator. */
+export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
+  checkFloat('dropout', x);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new RangeError(`dropout: probability p must be between 0 and 1, got ${p}`);
+  if (!training || p === 0) return x.mul(1);
+  const noise = rand([...x.shape], { device: x.device, dtype: x.dtype });
+  const keep = mapOp('dropout', K.ge, [noise, p]);
+  const scale = p === 1 ? 0 : 1 / (1 - p);
+  const mask = mapOp('dropout', K.mul, [keep, scale], { compute: x.dtype });
+  noise.dispose();
+  keep.dispose();
+  const out = mul(x, mask);
+  mask.dispose();
+  return out;
+}
+
+function mul(a: Tensor, b: Tensor): Tensor {
+  return a.mul(b);
+}
+
+function checkIndices(op: string, indices: Tensor, limit: number, ignore?: number): void {
+  checkTensor(op, indices, 'indices');
+  if (indices.dtype !== 'int32') throw new TypeError(`${op}: indices must be an int32 tensor, got ${indices.dtype}; create them with { dtype: 'int32' }`);
+  // Indices on the CPU backend are checked here; on the GPU a check would need a readback, so kernels clamp instead.
+  if (indices.device !== 'cpu') return;
+  const values = (getBackend('cpu') as CpuBackend).readSync(indices.asView(op));
+  for (const v of values) {
+    if (v !== ignore && (v < 0 || v >= limit)) {
+      throw new RangeError(`${op}: index ${v} is out of range for size ${limit} (valid: 0 to ${limit - 1}${ignore === undefined ? '' : `, or ignoreIndex ${ignore}`})`);
+    }
+  }
+}
+
+/** Looks up rows of `weight` ([numEmbeddings, dim]) for integer `indices` of any shape. */
+export function embedding(indices: Tensor, weight: Tensor): Tensor {
+  checkFloat('embedding', weight);
+  if (weight.shape.length !== 2) throw new Error(`embedding: weight must be 2-D [numEmbeddings, embeddingDim], got shape ${formatShape(weight.shape)}`);
+  checkIndices('embedding', indices, weight.shape[0]);
+  const flat = indices.reshape([indices.numel]);
+  const rows = weight.indexSelect(0, flat);
+  flat.dispose();
+  const out = rows.reshape([...indices.shape, weight.shape[1]]);
+  rows.dispose();
+  return out;
+}
+
+export type Reduction = 'mean' | 'sum' | 'none';
+
+function checkReduction(op: string, reduction: unknown): Reduction {
+  if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
+    throw new TypeError(`${op}: reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
+  }
+  return reduction;
+}
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this contribute nothing, and 'mean' divides by the count of the others. */
+  ignoreIndex?: number;
+  reduction?: Reduction;
+  /** Mixes the one-hot target with the uniform distribution by this weight, as in torch. */
+  labelSmoothing?: number;
+}
+
+/**
+ * Cross entropy between logits ([C], [N, C] or [N, C, d1, ...]) and int32 class indices ([], [N] or
+ * [N, d1, ...]), as torch.nn.functional.cross_entropy with class-index targets.
+ */
+export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  checkFloat('crossEntropy', input);
+  checkTensor('crossEntropy', target, 'target');
+  const ignoreIndex = options.ignoreIndex ?? -100;
+  const reduction = checkReduction('crossEntropy', options.reduction ?? 'mean');
+  const smoothing = options.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`crossEntropy: labelSmoothing must be between 0 and 1, got ${smoothing}`);
+  if (input.shape.length === 0) throw new Error('crossEntropy: input must have a class dim, got a 0-dim tensor');
+  const classDim = input.shape.length === 1 ? 0 : 1;
+  const expected = input.shape.filter((_, i) => i !== classDim);
+  if (target.shape.length !== expected.length || target.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`crossEntropy: target of shape ${formatShape(target.shape)} does not match input ${formatShape(input.shape)}; expected ${formatShape(expected)} of class indices`);
+  }
+  const classes = input.shape[classDim];
+  checkIndices('crossEntropy', target, classes, ignoreIndex);
+
+  // Move the class dim last and flatten to [M, C] rows.
+  const rank = input.shape.length;
+  const order = [...Array(rank).keys()].filter((d) => d !== classDim).concat(classDim);
+  const moved = classDim === rank - 1 ? input : input.permute(order);
+  const rows = moved.reshape([-1, classes]);
+  if (moved !== input) moved.dispose();
+  const logp = logSoftmax(rows, -1);
+  const flatTarget = target.reshape([-1, 1]);
+  const valid = mapOp('crossEntropy', K.ne, [flatTarget, ignoreIndex]);
+  const safeTarget = mapOp('crossEntropy', K.where, [valid, flatTarget, 0], { compute: 'int32' });
+  const picked = logp.gather(1, safeTarget);
+  let perRow = picked.neg();
+  if (smoothing > 0) {
+    const uniform = logp.mean(-1, true);
+    const mixed = perRow.mul(1 - smoothing).sub(uniform.mul(smoothing));
+    uniform.dispose();
+    perRow.dispose();
+    perRow = mixed;
+  }
+  const validF = valid.to(input.dtype);
+  const losses = perRow.mul(validF);
+  for (const t of [rows, logp, flatTarget, safeTarget, picked, perRow]) t.dispose();
+  valid.dispose();
+  let out: Tensor;
+  if (reduction === 'none') {
+    out = losses.reshape([...target.shape]);
+  } else if (reduction === 'sum') {
+    out = losses.sum();
+  } else {
+    const total = losses.sum();
+    const count = validF.sum();
+    out = total.div(count);
+    total.dispose();
+    count.dispose();
+  }
+  losses.dispose();
+  validF.dispose();
+  return out;
+}
+
+/** Mean squared error between input and target, as torch.nn.functional.mse_loss. */
+export function mseLoss(input: Tensor, target: Tensor, options: { reduction?: Reduction } = {}): Tensor {
+  checkFloat('mseLoss', input);
+  checkTensor('mseLoss', target, 'target');
+  const reduction = checkReduction('mseLoss', options.reduction ?? 'mean');
+  if (input.shape.length !== target.shape.length || input.shape.some((d, i) => d !== target.shape[i])) {
+    throw new Error(`mseLoss: input ${formatShape(input.shape)} and target ${formatShape(target.shape)} must have the same shape`);
+  }
+  const diff = input.sub(target);
+  const squared = diff.mul(diff);
+  diff.dispose();
+  if (reduction === 'none') return squared;
+  const out = reduction === 'sum' ? squared.sum() : squared.mean();
+  squared.dispose();
+  return out;
+}
+
+registerOp('softmax', [
+  { label: 'last dim', args: [arg([3, 7])], run: (x) => softmax(x) },
+  { label: 'first dim', args: [arg([5, 4])], run: (x) => softmax(x, 0) },
+  { label: 'wide rows', args: [arg([2, 600])], run: (x) => softmax(x.mul(4), -1) },
+]);
+registerOp('logSoftmax', [
+  { label: 'last dim', args: [arg([3, 7])], run: (x) => logSoftmax(x) },
+  { label: 'middle dim', args: [arg([2, 5, 3])], run: (x) => logSoftmax(x, 1) },
+]);
+registerOp('crossEntropy', [
+  { label: 'mean', args: [arg([6, 5]), arg([6], 'index', { high: 5 })], run: (x, t) => crossEntropy(x, t) },
+  { label: 'label smoothing sum', args: [arg([4, 9]), arg([4], 'index', { high: 9 })], run: (x, t) => crossEntropy(x, t, { labelSmoothing: 0.1, reduction: 'sum' }) },
+  { label: 'spatial none', args: [arg([2, 4, 3]), arg([2, 3], 'index', { high: 4 })], run: (x, t) => crossEntropy(x, t, { reduction: 'none' }) },
+]);
+registerOp('mseLoss', [{ label: 'mean', args: [arg([4, 5]), arg([4, 5])], run: (a, b) => mseLoss(a, b) }]);
+registerOp('embedding', [
+  { label: 'repeated indices', args: [arg([3, 4], 'index', { high: 6 }), arg([6, 5])], run: (i, w) => embedding(i, w) },
+]);

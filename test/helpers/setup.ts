@@ -1,0 +1,26 @@
+// Shared test setup: initializes WebGPU once for the whole suite. WebGPU suites call requireWebGpu(),
+// which skips them where no adapter exists, or fails the run when FUSEGRAD_REQUIRE_WEBGPU=1 (as in CI).
+
+import seedrandom from 'seedrandom';
+import * as fg from '../../src/index.js';
+
+let ready: Promise<boolean> | null = null;
+
+export function webGpuAvailable(): Promise<boolean> {
+  ready ??= fg.init().then((device) => device === 'webgpu');
+  return ready;
+}
+
+/** Call from a mocha before() hook of every suite that needs the WebGPU backend. */
+export async function requireWebGpu(context: Mocha.Context): Promise<void> {
+  if (await webGpuAvailable()) return;
+  if (process.env.FUSEGRAD_REQUIRE_WEBGPU === '1') {
+    throw new Error('FUSEGRAD_REQUIRE_WEBGPU=1 but no WebGPU adapter was found; run scripts/install-lavapipe.sh');
+  }
+  context.skip();
+}
+
+/** A seeded uniform generator for test data, independent of fg.manualSeed. */
+export function seededValues(seed: number): () => number {
+  return seedrandom.alea(String(seed));
+}
