@@ -1,0 +1,120 @@
+// nn.Module: the base of every layer. Parameters and submodules are found from the object's own fields,
+// in declaration order, so a layer only assigns them in its constructor, as in PyTorch.
+
+import { noGrad } from '../runtime.js';
+import { formatShape } from '../tensor/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+
+export type StateDict = Record<string, Tensor>;
+
+export interface LoadStateDictOptions {
+  /** Require the keys to match exactly (default true). */
+  strict?: boolean;
+}
+
+export interface LoadStateDictResult {
+  missingKeys: string[];
+  unexpectedKeys: string[];
+}
+
+/** Marks a tensor as a trainable parameter: a leaf that requires grad. Returns the same tensor. */
+export function parameter(t: Tensor): Tensor {
+  if (!t.isLeaf) throw new Error('parameter: a parameter must be a leaf tensor; create it directly or detach() it first');
+  return t.requiresGrad_(true);
+}
+
+export abstract class Module {
+  training = true;
+
+  /** Runs the layer. Subclasses define their own signature. */
+  abstract forward(...inputs: unknown[]): unknown;
+
+  /** Direct submodules with their field names (array fields of modules count under indices). */
+  *namedChildren(): Generator<[string, Module]> {
+    for (const [key, value] of Object.entries(this)) {
+      if (value instanceof Module) yield [key, value];
+    }
+  }
+
+  *children(): Generator<Module> {
+    for (const [, child] of this.namedChildren()) yield child;
+  }
+
+  /** Every parameter with its dotted name, such as `blocks.0.attn.inProj.weight`, without duplicates. */
+  namedParameters(prefix = '', seen = new Set<Tensor>()): [string, Tensor][] {
+    const out: [string, Tensor][] = [];
+    for (const [key, value] of Object.entries(this)) {
+      const name = prefix ? `${prefix}.${key}` : key;
+      if (value instanceof Tensor && value.isLeaf && value.requiresGrad) {
+        if (!seen.has(value)) {
+          seen.add(value);
+          out.push([name, value]);
+        }
+      } else if (value instanceof Module) {
+        out.push(...value.namedParameters(name, seen));
+      }
+    }
+    return out;
+  }
+
+  parameters(): Tensor[] {
+    return this.namedParameters().map(([, p]) => p);
+  }
+
+  /** Sets training mode on this module and every submodule; returns this. */
+  train(mode = true): this {
+    this.training = mode;
+    for (const child of this.children()) child.train(mode);
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** Clears the gradient of every parameter (sets it to null, as PyTorch's set_to_none default). */
+  zeroGrad(): void {
+    for (const p of this.parameters()) {
+      p.grad?.dispose();
+      p.grad = null;
+    }
+  }
+
+  /** The parameters by dotted name. The tensors are the live parameters, not copies. */
+  stateDict(): StateDict {
+    return Object.fromEntries(this.namedParameters());
+  }
+
+  /**
+   * Copies values into the parameters by name. With strict (the default), missing and unexpected keys are
+   * an error; a shape mismatch is always an error. Nothing is changed when an error is thrown.
+   */
+  loadStateDict(dict: StateDict, options: LoadStateDictOptions = {}): LoadStateDictResult {
+    const strict = options.strict ?? true;
+    const own = new Map(this.namedParameters());
+    const missingKeys = [...own.keys()].filter((k) => !(k in dict));
+    const unexpectedKeys = Object.keys(dict).filter((k) => !own.has(k));
+    const problems: string[] = [];
+    if (strict && missingKeys.length > 0) problems.push(`missing keys: ${missingKeys.join(', ')}`);
+    if (strict && unexpectedKeys.length > 0) problems.push(`unexpected keys: ${unexpectedKeys.join(', ')}`);
+    for (const [name, param] of own) {
+      const value = dict[name];
+      if (!value) continue;
+      if (!(value instanceof Tensor)) {
+        problems.push(`${name} is not a Tensor`);
+      } else if (value.shape.length !== param.shape.length || value.shape.some((d, i) => d !== param.shape[i])) {
+        problems.push(`shape mismatch for ${name}: checkpoint ${formatShape(value.shape)}, model ${formatShape(param.shape)}`);
+      }
+    }
+    if (problems.length > 0) {
+      throw new Error(`loadStateDict: ${problems.join('; ')}`);
+    }
+    noGrad(() => {
+      for (const [name, param] of own) {
+        const value = dict[name];
+        if (value && value !== param) param.copy_(value);
+      }
+    });
+    return { missingKeys, unexpectedKeys };
+  }
+}
