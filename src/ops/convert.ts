@@ -16,7 +16,7 @@ export function to(x: Tensor, dtype: DType): Tensor {
     throw new TypeError(`to: moving to a device reads data back, so it is asynchronous: use await t.toDevice('${dtype}')`);
   }
   checkDType('to', dtype);
-  if (dtype === x.dtype) return x.detach();
+  if (dtype === x.dtype) return Tensor.record('to', [x], x.detach(), (g) => [g.detach()]);
   checkDTypeOnDevice('to', dtype, x.device);
   const out = empty(x.shape, dtype, x.device);
   copyInto('to', out, x);
