@@ -6,7 +6,7 @@ import { isFloating } from '../tensor/dtype.js';
 import { formatShape, normalizeDim } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { rand } from './creation.js';
-import { K, gelu, mapOp } from './elementwise.js';
+import { K, gelu, mapOp, where } from './elementwise.js';
 import { arg, registerOp } from './registry.js';
 import { checkTensor } from './util.js';
 
@@ -179,11 +179,15 @@ export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntrop
   } else if (reduction === 'sum') {
     out = losses.sum();
   } else {
+    // With every target ignored the mean is 0 / 0: NaN, as in PyTorch, but the gradients stay 0 instead
+    // of NaN, so a fully padded batch does not poison the parameters.
     const total = losses.sum();
     const count = validF.sum();
-    out = total.div(count);
-    total.dispose();
-    count.dispose();
+    const safeCount = count.clamp(1);
+    const ratio = total.div(safeCount);
+    const none = count.eq(0);
+    out = where(none, NaN, ratio);
+    for (const t of [total, count, safeCount, ratio, none]) t.dispose();
   }
   losses.dispose();
   validF.dispose();
