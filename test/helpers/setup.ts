@@ -24,3 +24,16 @@ export async function requireWebGpu(context: Mocha.Context): Promise<void> {
 export function seededValues(seed: number): () => number {
   return seedrandom.alea(String(seed));
 }
+
+/**
+ * Collects garbage and lets finalizers run, so that tensors other tests dropped without dispose() are
+ * released before a memory measurement. Needs node's --expose-gc (set in .mocharc.json).
+ */
+export async function settleGarbage(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('settleGarbage: run node with --expose-gc');
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+}
