@@ -34,32 +34,42 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
     // 2. Walk them in reverse tape order, passing each node the sum of the gradients that reached it.
     const grads = new Map<number, Tensor>([[root.gradFn.seq, gradient.clone()]]);
     const order = [...nodes.values()].sort((a, b) => b.seq - a.seq);
-    for (const node of order) {
-      const grad = grads.get(node.seq);
-      if (!grad) continue;
-      grads.delete(node.seq);
-      const inputGrads = node.backwardFn(grad, node.saved());
-      grad.dispose();
-      node.edges.forEach((edge, i) => {
-        const g = inputGrads[i];
-        if (!edge || !g) {
-          if (g && g !== grad) g.dispose();
-          return;
+    try {
+      for (const node of order) {
+        const grad = grads.get(node.seq);
+        if (!grad) continue;
+        grads.delete(node.seq);
+        let inputGrads: (Tensor | null)[];
+        try {
+          inputGrads = node.backwardFn(grad, node.saved());
+        } finally {
+          grad.dispose();
         }
-        if (edge.leaf) {
-          accumulate(edge.leaf, g);
-        } else if (edge.node) {
-          const previous = grads.get(edge.node.seq);
-          if (previous) {
-            grads.set(edge.node.seq, previous.add(g));
-            previous.dispose();
-            g.dispose();
-          } else {
-            grads.set(edge.node.seq, g);
+        node.edges.forEach((edge, i) => {
+          const g = inputGrads[i];
+          if (!edge || !g) {
+            if (g && g !== grad) g.dispose();
+            return;
           }
-        }
-      });
-      if (!options.retainGraph) node.free();
+          if (edge.leaf) {
+            accumulate(edge.leaf, g);
+          } else if (edge.node) {
+            const previous = grads.get(edge.node.seq);
+            if (previous) {
+              grads.set(edge.node.seq, previous.add(g));
+              previous.dispose();
+              g.dispose();
+            } else {
+              grads.set(edge.node.seq, g);
+            }
+          }
+        });
+        if (!options.retainGraph) node.free();
+      }
+    } finally {
+      // After an error (a freed graph, a saved tensor changed in place), release the gradients that
+      // never reached their nodes.
+      for (const g of grads.values()) g.dispose();
     }
   });
 }

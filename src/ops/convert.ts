@@ -3,7 +3,7 @@
 import type { DeviceName } from '../backends/backend.js';
 import { getBackend, isGradEnabled } from '../runtime.js';
 import { DType, checkDType, isFloating } from '../tensor/dtype.js';
-import { formatShape } from '../tensor/shape.js';
+import { broadcastShapes, formatShape, sameShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { arg, registerOp } from './registry.js';
 import { copyInto } from './shape.js';
@@ -58,10 +58,14 @@ function checkInPlace(op: string, x: Tensor): void {
   }
 }
 
-/** Writes `result` into x's storage, marks x as changed, and releases `result`. */
-export function inPlace<T extends Tensor>(x: T, op: string, result: Tensor): T {
+/**
+ * Checks that x may change in place, computes the result, writes it into x's storage and marks x as
+ * changed. Nothing is computed or written when a check fails.
+ */
+export function inPlace<T extends Tensor>(x: T, op: string, compute: () => Tensor): T {
+  checkInPlace(op, x);
+  const result = compute();
   try {
-    checkInPlace(op, x);
     if (result.requiresGrad && isGradEnabled()) {
       throw new Error(`${op}: the other operand requires grad, so the result would need a graph; use the out-of-place op instead`);
     }
@@ -88,6 +92,10 @@ export function copy_<T extends Tensor>(x: T, src: Tensor): T {
   checkInPlace('copy_', x);
   checkTensor('copy_', src, 'src');
   if (src.device !== x.device) throw new Error(`copy_: src is on '${src.device}' but the tensor is on '${x.device}'; move it with await src.toDevice('${x.device}')`);
+  const shape = broadcastShapes('copy_', x.shape, src.shape);
+  if (!sameShape(shape, x.shape)) {
+    throw new Error(`copy_: src of shape ${formatShape(src.shape)} cannot be broadcast to the tensor's shape ${formatShape(x.shape)}`);
+  }
   copyInto('copy_', x, src);
   x.bumpVersion();
   return x;

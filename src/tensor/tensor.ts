@@ -175,9 +175,22 @@ export class Tensor {
         );
       }
       const one = ops.full(this.shape, 1, { dtype: this.dtype, device: this.device });
-      runBackward(this, one, options);
-      one.dispose();
+      try {
+        runBackward(this, one, options);
+      } finally {
+        one.dispose();
+      }
       return;
+    }
+    if (!(gradient instanceof Tensor)) {
+      throw new TypeError(
+        `backward: gradient must be a Tensor, got ${gradient === null ? 'null' : typeof gradient}; ` +
+          'options go second, as in backward(undefined, { retainGraph: true })',
+      );
+    }
+    gradient.assertAlive('backward');
+    if (gradient.device !== this.device) {
+      throw new Error(`backward: gradient is on '${gradient.device}' but the tensor is on '${this.device}'; move it with await gradient.toDevice('${this.device}')`);
     }
     if (gradient.shape.length !== this.shape.length || gradient.shape.some((d, i) => d !== this.shape[i])) {
       throw new Error(`backward: gradient of shape ${formatShape(gradient.shape)} does not match the tensor's shape ${formatShape(this.shape)}`);
@@ -266,12 +279,12 @@ export class Tensor {
 
   // ---- in place (PyTorch's trailing underscore) ----
 
-  add_(other: TensorOrScalar, alpha?: number): this { return ops.inPlace(this, 'add_', ops.add(this, other, alpha)); }
-  sub_(other: TensorOrScalar, alpha?: number): this { return ops.inPlace(this, 'sub_', ops.sub(this, other, alpha)); }
-  mul_(other: TensorOrScalar): this { return ops.inPlace(this, 'mul_', ops.mul(this, other)); }
-  div_(other: TensorOrScalar): this { return ops.inPlace(this, 'div_', ops.div(this, other)); }
-  clamp_(min?: number | null, max?: number | null): this { return ops.inPlace(this, 'clamp_', ops.clamp(this, min, max)); }
-  maskedFill_(mask: Tensor, value: number): this { return ops.inPlace(this, 'maskedFill_', ops.maskedFill(this, mask, value)); }
+  add_(other: TensorOrScalar, alpha?: number): this { return ops.inPlace(this, 'add_', () => ops.add(this, other, alpha)); }
+  sub_(other: TensorOrScalar, alpha?: number): this { return ops.inPlace(this, 'sub_', () => ops.sub(this, other, alpha)); }
+  mul_(other: TensorOrScalar): this { return ops.inPlace(this, 'mul_', () => ops.mul(this, other)); }
+  div_(other: TensorOrScalar): this { return ops.inPlace(this, 'div_', () => ops.div(this, other)); }
+  clamp_(min?: number | null, max?: number | null): this { return ops.inPlace(this, 'clamp_', () => ops.clamp(this, min, max)); }
+  maskedFill_(mask: Tensor, value: number): this { return ops.inPlace(this, 'maskedFill_', () => ops.maskedFill(this, mask, value)); }
   fill_(value: number): this { return ops.fill_(this, value); }
   zero_(): this { return ops.fill_(this, 0); }
   copy_(src: Tensor): this { return ops.copy_(this, src); }
