@@ -40,7 +40,10 @@ export async function init(options: InitOptions = {}): Promise<DeviceName> {
     if (created.backend) {
       webgpu = created.backend;
     } else if (wanted === 'webgpu') {
-      throw new Error(`init: no WebGPU adapter is available (${created.reason}). ${HOW_TO_GET_WEBGPU}`);
+      throw new Error(
+        `init: no WebGPU adapter is available (${created.reason}). ${HOW_TO_GET_WEBGPU} ` +
+          "To run on the CPU backend instead, call fg.init() or fg.init({ backend: 'cpu' }).",
+      );
     } else {
       warnOnce(`no WebGPU adapter (${created.reason}), so tensors stay on the CPU backend. ${HOW_TO_GET_WEBGPU}`);
     }

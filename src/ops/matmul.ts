@@ -32,7 +32,17 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   }
   const m = a2.shape[a2.shape.length - 2];
   const n = b2.shape[b2.shape.length - 1];
-  const batch = broadcastShapes('matmul', a2.shape.slice(0, -2), b2.shape.slice(0, -2));
+  const aBatch = a2.shape.slice(0, -2);
+  const bBatch = b2.shape.slice(0, -2);
+  if (!batchesBroadcast(aBatch, bBatch)) {
+    a2.dispose();
+    b2.dispose();
+    throw new Error(
+      `matmul: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} cannot be multiplied because their batch ` +
+        `dimensions ${formatShape(aBatch)} and ${formatShape(bBatch)} do not broadcast; make each batch size equal or 1`,
+    );
+  }
+  const batch = broadcastShapes('matmul', aBatch, bBatch);
   const aView = broadcastView('matmul', a2, [...batch, m, k]);
   const bView = broadcastView('matmul', b2, [...batch, k, n]);
   const storage = getBackend(device).matmul(aView, bView);
@@ -66,6 +76,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
     for (const t of [g2, A, B]) t.dispose();
     return result;
   }, [a, b]);
+}
+
+/** Returns whether two batch shapes broadcast: aligned from the right, each pair of sizes is equal or has a 1. */
+function batchesBroadcast(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 1; i <= Math.min(a.length, b.length); i++) {
+    const x = a[a.length - i];
+    const y = b[b.length - i];
+    if (x !== y && x !== 1 && y !== 1) return false;
+  }
+  return true;
 }
 
 /** Sums a gradient of shape [...batch, r, c] over the batch dims that broadcasting added, then fits `shape`. */

@@ -1,6 +1,5 @@
 // The ops behind fg.nn.functional: softmax and logSoftmax (fused kernels), dropout, embedding and losses.
 
-import type { CpuBackend } from '../backends/cpu/cpu-backend.js';
 import { getBackend } from '../runtime.js';
 import { isFloating } from '../tensor/dtype.js';
 import { formatShape, normalizeDim } from '../tensor/shape.js';
@@ -8,7 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { rand } from './creation.js';
 import { K, gelu, mapOp, where } from './elementwise.js';
 import { arg, registerOp } from './registry.js';
-import { checkTensor } from './util.js';
+import { checkIndexRange, checkTensor, commonDevice } from './util.js';
 
 export { gelu };
 
@@ -87,16 +86,10 @@ function mul(a: Tensor, b: Tensor): Tensor {
   return a.mul(b);
 }
 
-function checkIndices(op: string, indices: Tensor, limit: number, ignore?: number): void {
-  checkTensor(op, indices, 'indices');
-  if (indices.dtype !== 'int32') throw new TypeError(`${op}: indices must be an int32 tensor, got ${indices.dtype}; create them with { dtype: 'int32' }`);
-  // Indices on the CPU backend are checked here; on the GPU a check would need a readback, so kernels clamp instead.
-  if (indices.device !== 'cpu') return;
-  const values = (getBackend('cpu') as CpuBackend).readSync(indices.asView(op));
-  for (const v of values) {
-    if (v !== ignore && (v < 0 || v >= limit)) {
-      throw new RangeError(`${op}: index ${v} is out of range for size ${limit} (valid: 0 to ${limit - 1}${ignore === undefined ? '' : `, or ignoreIndex ${ignore}`})`);
-    }
+function checkIndexDType(op: string, indices: Tensor, label: string): void {
+  checkTensor(op, indices, label);
+  if (indices.dtype !== 'int32') {
+    throw new TypeError(`${op}: ${label} must be an int32 tensor of indices, got ${indices.dtype}; create it with { dtype: 'int32' } or convert it with .to('int32')`);
   }
 }
 
@@ -104,7 +97,9 @@ function checkIndices(op: string, indices: Tensor, limit: number, ignore?: numbe
 export function embedding(indices: Tensor, weight: Tensor): Tensor {
   checkFloat('embedding', weight);
   if (weight.shape.length !== 2) throw new Error(`embedding: weight must be 2-D [numEmbeddings, embeddingDim], got shape ${formatShape(weight.shape)}`);
-  checkIndices('embedding', indices, weight.shape[0]);
+  checkIndexDType('embedding', indices, 'indices');
+  commonDevice('embedding', [indices, weight]);
+  checkIndexRange('embedding', indices, weight.shape[0], `a weight of ${weight.shape[0]} rows (numEmbeddings)`);
   const flat = indices.reshape([indices.numel]);
   const rows = weight.indexSelect(0, flat);
   flat.dispose();
@@ -136,7 +131,8 @@ export interface CrossEntropyOptions {
  */
 export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
   checkFloat('crossEntropy', input);
-  checkTensor('crossEntropy', target, 'target');
+  checkIndexDType('crossEntropy', target, 'target');
+  commonDevice('crossEntropy', [input, target]);
   const ignoreIndex = options.ignoreIndex ?? -100;
   const reduction = checkReduction('crossEntropy', options.reduction ?? 'mean');
   const smoothing = options.labelSmoothing ?? 0;
@@ -148,7 +144,7 @@ export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntrop
     throw new Error(`crossEntropy: target of shape ${formatShape(target.shape)} does not match input ${formatShape(input.shape)}; expected ${formatShape(expected)} of class indices`);
   }
   const classes = input.shape[classDim];
-  checkIndices('crossEntropy', target, classes, ignoreIndex);
+  checkIndexRange('crossEntropy', target, classes, `${classes} classes`, 'target class', ignoreIndex);
 
   // Move the class dim last and flatten to [M, C] rows.
   const rank = input.shape.length;

@@ -6,7 +6,7 @@ import { Shape, contiguousStrides, formatShape, normalizeDim, numel } from '../t
 import { Tensor } from '../tensor/tensor.js';
 import { K, mapOp } from './elementwise.js';
 import { arg, registerOp } from './registry.js';
-import { checkTensor, commonDevice, empty, sumTo } from './util.js';
+import { checkIndexRange, checkTensor, commonDevice, empty, sumTo } from './util.js';
 
 /** Copies `src` (broadcast to dst's shape) into the storage that `dst` views; records nothing. */
 export function copyInto(op: string, dst: Tensor, src: Tensor | number): void {
@@ -286,6 +286,7 @@ export function indexSelect(x: Tensor, dim: number, index: Tensor): Tensor {
   commonDevice('indexSelect', [x, index]);
   if (index.shape.length !== 1) throw new Error(`indexSelect: index must be 1-D, got shape ${formatShape(index.shape)}`);
   const d = normalizeDim('indexSelect', dim, x.shape.length);
+  checkIndexRange('indexSelect', index, x.shape[d], `dim ${dim} of size ${x.shape[d]}`);
   const shape = [...x.shape];
   shape[d] = index.shape[0];
   const indexView = index.asView('indexSelect');
@@ -310,6 +311,7 @@ export function gather(x: Tensor, dim: number, index: Tensor): Tensor {
   if (index.shape.length !== x.shape.length || index.shape.some((s, i) => i !== d && s > x.shape[i])) {
     throw new Error(`gather: index of shape ${formatShape(index.shape)} must have the rank of the input ${formatShape(x.shape)} and no larger size outside dim ${dim}`);
   }
+  checkIndexRange('gather', index, x.shape[d], `dim ${dim} of size ${x.shape[d]}`);
   const storage = getBackend(x.device).gather(x.asView('gather'), d, index.asView('gather'));
   const out = Tensor.fromStorage(storage, index.shape);
   const inputShape = x.shape;

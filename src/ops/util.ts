@@ -1,6 +1,7 @@
 // Helpers shared by the op families: operand checks, output allocation and broadcasting gradients back.
 
 import type { DeviceName, View } from '../backends/backend.js';
+import type { CpuBackend } from '../backends/cpu/cpu-backend.js';
 import { getBackend } from '../runtime.js';
 import { DType } from '../tensor/dtype.js';
 import { Shape, broadcastShapes, contiguousStrides, formatShape } from '../tensor/shape.js';
@@ -32,9 +33,26 @@ export function commonDevice(op: string, operands: readonly (TensorOrScalar | nu
 export function checkDTypeOnDevice(op: string, dtype: DType, device: DeviceName): void {
   if (!getBackend(device).supportsDType(dtype)) {
     const fix = dtype === 'float64'
-      ? "float64 runs only on the CPU backend: use float32 on WebGPU, or create the tensor with { device: 'cpu' }"
+      ? "float64 runs only on the CPU backend: use float32 on WebGPU, or put the tensor on the CPU " +
+        "({ device: 'cpu' } when creating it, await t.toDevice('cpu') for an existing one)"
       : "this adapter lacks the 'shader-f16' feature: use float32, or the CPU backend";
     throw new Error(`${op}: dtype ${dtype} is not supported on the ${device} backend; ${fix}`);
+  }
+}
+
+/**
+ * Throws if an index tensor on the CPU backend contains a value outside [0, size) other than `ignore`.
+ * `dimText` describes what is indexed, for example 'dim 1 of size 4'.
+ * NOTE: indices on WebGPU are not checked, because that would need a readback; the kernels clamp them instead.
+ */
+export function checkIndexRange(op: string, index: Tensor, size: number, dimText: string, label = 'index', ignore?: number): void {
+  if (index.device !== 'cpu') return;
+  const values = (getBackend('cpu') as CpuBackend).readSync(index.asView(op));
+  for (const v of values) {
+    if (v === ignore || (v >= 0 && v < size)) continue;
+    const valid = size === 0 ? 'no valid values' : `valid: 0 to ${size - 1}`;
+    const ignored = ignore === undefined ? '' : `, or ignoreIndex ${ignore}`;
+    throw new RangeError(`${op}: ${label} ${v} is out of range for ${dimText} (${valid}${ignored})`);
   }
 }
 

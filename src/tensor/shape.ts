@@ -74,7 +74,10 @@ export function normalizeDims(op: string, dims: number | readonly number[] | und
   if (dims === undefined) return [...Array(rank).keys()];
   const list = typeof dims === 'number' ? [dims] : [...dims];
   const out = list.map((d) => normalizeDim(op, d, rank));
-  if (new Set(out).size !== out.length) throw new Error(`${op}: dim ${JSON.stringify(list)} names a dimension twice`);
+  const repeated = out.find((d, i) => out.indexOf(d) !== i);
+  if (repeated !== undefined) {
+    throw new Error(`${op}: dims ${formatShape(list)} name dimension ${repeated} more than once; list each dimension once`);
+  }
   return out.sort((a, b) => a - b);
 }
 
