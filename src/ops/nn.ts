@@ -99,7 +99,7 @@ export function embedding(indices: Tensor, weight: Tensor): Tensor {
   if (weight.shape.length !== 2) throw new Error(`embedding: weight must be 2-D [numEmbeddings, embeddingDim], got shape ${formatShape(weight.shape)}`);
   checkIndexDType('embedding', indices, 'indices');
   commonDevice('embedding', [indices, weight]);
-  checkIndexRange('embedding', indices, weight.shape[0], `a weight of ${weight.shape[0]} rows (numEmbeddings)`);
+  checkIndexRange('embedding', indices, weight.shape[0], `numEmbeddings ${weight.shape[0]}`);
   const flat = indices.reshape([indices.numel]);
   const rows = weight.indexSelect(0, flat);
   flat.dispose();
