@@ -20,6 +20,7 @@ export {
 export type { TensorOptions, FromDataOptions } from './ops/creation.js';
 export { gradcheck } from './autograd/gradcheck.js';
 export type { GradcheckOptions, GradcheckResult } from './autograd/gradcheck.js';
+export { GRADCHECK_DEFAULTS } from './autograd/gradcheck.js';
 export { registeredOps } from './ops/registry.js';
 export type { OpEntry, OpSample, SampleArg } from './ops/registry.js';
 export * as nn from './nn/index.js';
@@ -32,3 +33,7 @@ export { keep };
 export function tidy<T>(fn: () => T): T {
   return tidyScope(fn, isTensor);
 }
+export * as optim from './optim/index.js';
+export * as io from './io/index.js';
+export { save, load, loadOptimizerState } from './io/checkpoint.js';
+export type { SaveOptions, LoadOptions } from './io/checkpoint.js';

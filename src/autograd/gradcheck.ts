@@ -7,11 +7,20 @@ import { tidy } from '../tensor/scope.js';
 import { isTensor } from '../tensor/tensor.js';
 
 export interface GradcheckOptions {
-  /** Step of the central difference; 1e-6 suits float64, about 1e-2 float32. */
+  /** Step of the central difference. */
   eps?: number;
   atol?: number;
   rtol?: number;
 }
+
+/**
+ * Default tolerances by input dtype. float64 (the CPU backend) is tight. In float32, as on WebGPU, a
+ * central difference loses about half the digits to cancellation, so the step and tolerances are far looser.
+ */
+export const GRADCHECK_DEFAULTS: Record<'float64' | 'float32', Required<GradcheckOptions>> = {
+  float64: { eps: 1e-6, atol: 1e-5, rtol: 1e-3 },
+  float32: { eps: 1e-2, atol: 1e-2, rtol: 1e-2 },
+};
 
 export interface GradcheckFailure {
   input: number;
@@ -29,13 +38,14 @@ export interface GradcheckResult {
 /**
  * Checks d(sum(fn(inputs) * w))/d(input) for every input that requires grad, where w is a fixed random
  * weighting so that every output element counts. Inputs must be leaves; their data is restored afterwards.
- * Defaults: eps 1e-6, atol 1e-5, rtol 1e-3, meant for float64 on the CPU backend.
+ * Defaults come from GRADCHECK_DEFAULTS by the dtype of the inputs (float64, or anything else as float32).
  * Throws with the worst element (index, analytic, numeric) when a gradient is off; returns the result otherwise.
  */
 export async function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: Tensor[], options: GradcheckOptions = {}): Promise<GradcheckResult> {
-  const eps = options.eps ?? 1e-6;
-  const atol = options.atol ?? 1e-5;
-  const rtol = options.rtol ?? 1e-3;
+  const defaults = GRADCHECK_DEFAULTS[inputs.every((t) => t.dtype === 'float64' || !t.requiresGrad) ? 'float64' : 'float32'];
+  const eps = options.eps ?? defaults.eps;
+  const atol = options.atol ?? defaults.atol;
+  const rtol = options.rtol ?? defaults.rtol;
   const checked = inputs.map((t, i) => ({ t, i })).filter(({ t }) => t.requiresGrad);
   if (checked.length === 0) throw new Error('gradcheck: no input requires grad; create them with { requiresGrad: true }');
   for (const { t, i } of checked) {

@@ -1,6 +1,7 @@
 // nn.Module: the base of every layer. Parameters and submodules are found from the object's own fields,
 // in declaration order, so a layer only assigns them in its constructor, as in PyTorch.
 
+import { moveToDeviceSync } from '../io/transfer.js';
 import { noGrad } from '../runtime.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -87,7 +88,8 @@ export abstract class Module {
 
   /**
    * Copies values into the parameters by name. With strict (the default), missing and unexpected keys are
-   * an error; a shape mismatch is always an error. Nothing is changed when an error is thrown.
+   * an error; a shape mismatch is always an error. Values on the CPU may be loaded into a model on any
+   * device. Nothing is changed when an error is thrown.
    */
   loadStateDict(dict: StateDict, options: LoadStateDictOptions = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
@@ -104,6 +106,8 @@ export abstract class Module {
         problems.push(`${name} is not a Tensor`);
       } else if (value.shape.length !== param.shape.length || value.shape.some((d, i) => d !== param.shape[i])) {
         problems.push(`shape mismatch for ${name}: checkpoint ${formatShape(value.shape)}, model ${formatShape(param.shape)}`);
+      } else if (value.device !== param.device && value.device !== 'cpu') {
+        problems.push(`${name} is on '${value.device}' but the model is on '${param.device}'; load the checkpoint with fg.load(path, { device: '${param.device}' })`);
       }
     }
     if (problems.length > 0) {
@@ -112,7 +116,15 @@ export abstract class Module {
     noGrad(() => {
       for (const [name, param] of own) {
         const value = dict[name];
-        if (value && value !== param) param.copy_(value);
+        if (!value || value === param) continue;
+        if (value.device === param.device) {
+          param.copy_(value);
+          continue;
+        }
+        // A CPU value is already on the host, so it uploads without a readback.
+        const moved = moveToDeviceSync('loadStateDict', value, param.device);
+        param.copy_(moved);
+        moved.dispose();
       }
     });
     return { missingKeys, unexpectedKeys };

@@ -95,7 +95,8 @@ export class WebGpuBackend implements Backend {
     let bytes: ArrayBufferView;
     if (dtype === 'float16') bytes = float32ToFloat16(data);
     else if (dtype === 'bool') bytes = Uint32Array.from(data);
-    else bytes = data;
+    else if (dtype === 'int32') bytes = data instanceof Int32Array ? data : Int32Array.from(data);
+    else bytes = data instanceof Float32Array ? data : Float32Array.from(data);
     // A queue write lands before the commands still being recorded, so it must not reach a buffer
     // that those commands used before it was freed.
     if (this.freedThisBatch.has(buffer)) this.flush();
