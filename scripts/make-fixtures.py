@@ -33,6 +33,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from fixtures_optim import group_optim, group_safetensors
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, "test", "fixtures")
 SIGNIFICANT_DIGITS = 10
@@ -357,6 +359,8 @@ def group_core():
 
 GROUPS = {
     "core": group_core,
+    "optim": group_optim,
+    "safetensors": group_safetensors,
 }
 
 
