@@ -352,9 +352,21 @@ def core_masking(d):
     ]
 
 
+def core_strided_reductions(d):
+    """Reductions over a strided dim, long enough for one workgroup per output row on WebGPU."""
+    return [
+        case("sum: long column, dim 0", "sum", [floats(d.normal((300, 3)))], {"dim": 0}, d),
+        case("mean: long rows of a transpose", "mean", [floats(d.normal((130, 4)), view=[["t"]])], {"dim": 1, "keepdim": True}, d),
+        case("amax: dims [0, 2] of a permuted view", "amax", [floats(d.normal((3, 70, 2)), view=[["permute", [1, 0, 2]]])], {"dim": [0, 2]}, d),
+        case("var: long rows of a transpose", "var", [floats(d.normal((100, 3)) * 3 + 50, view=[["t"]])], {"dim": -1, "unbiased": True}, d),
+    ]
+
+
 def group_core():
     d = Data(1234)
-    return core_binary(d) + core_matmul(d) + core_reductions(d) + core_softmax(d) + core_cross_entropy(d) + core_nn(d) + core_shape(d) + core_masking(d)
+    cases = core_binary(d) + core_matmul(d) + core_reductions(d) + core_softmax(d) + core_cross_entropy(d) + core_nn(d) + core_shape(d) + core_masking(d)
+    # A separate seed, so that adding cases here leaves the numbers of the cases above unchanged.
+    return cases + core_strided_reductions(Data(99))
 
 
 GROUPS = {
