@@ -1,5 +1,6 @@
 // Bad input: every error names the op, the values and the fix, and leaves the tensors involved usable.
-// Each suite runs on the CPU backend and on WebGPU; errors that need both devices or one of them have their own suites.
+// The main suite runs on the CPU backend and on WebGPU. Errors that need both devices, or only one, have
+// their own suites.
 
 import { spawnSync } from 'node:child_process';
 import { expect } from 'chai';
