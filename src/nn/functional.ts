@@ -2,3 +2,4 @@
 
 export { softmax, logSoftmax, gelu, dropout, embedding, crossEntropy, mseLoss } from '../ops/nn.js';
 export type { CrossEntropyOptions, Reduction } from '../ops/nn.js';
+export { linear } from './linear.js';

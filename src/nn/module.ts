@@ -3,6 +3,7 @@
 
 import { moveToDeviceSync } from '../io/transfer.js';
 import { noGrad } from '../runtime.js';
+import { keep } from '../tensor/scope.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 
@@ -18,10 +19,13 @@ export interface LoadStateDictResult {
   unexpectedKeys: string[];
 }
 
-/** Marks a tensor as a trainable parameter: a leaf that requires grad. Returns the same tensor. */
+/**
+ * Marks a tensor as a trainable parameter: a leaf that requires grad and that no enclosing tidy() scope
+ * releases, so a module may be built inside tidy(). Returns the same tensor.
+ */
 export function parameter(t: Tensor): Tensor {
   if (!t.isLeaf) throw new Error('parameter: a parameter must be a leaf tensor; create it directly or detach() it first');
-  return t.requiresGrad_(true);
+  return keep(t.requiresGrad_(true));
 }
 
 export abstract class Module {
@@ -30,21 +34,35 @@ export abstract class Module {
   /** Runs the layer. Subclasses define their own signature. */
   abstract forward(...inputs: unknown[]): unknown;
 
-  /** Direct submodules with their field names (array fields of modules count under indices). */
+  /** Direct submodules with their field names; a module in an array field is named `field.index`. */
   *namedChildren(): Generator<[string, Module]> {
-    for (const [key, value] of Object.entries(this)) {
+    for (const [key, value] of ownEntries(this)) {
       if (value instanceof Module) yield [key, value];
     }
+  }
+
+  /** Yields this module (named `prefix`) and every submodule below it with its dotted name, each once. */
+  *namedModules(prefix = '', seen = new Set<Module>()): Generator<[string, Module]> {
+    if (seen.has(this)) return;
+    seen.add(this);
+    yield [prefix, this];
+    for (const [key, child] of this.namedChildren()) {
+      yield* child.namedModules(prefix ? `${prefix}.${key}` : key, seen);
+    }
+  }
+
+  *modules(): Generator<Module> {
+    for (const [, module] of this.namedModules()) yield module;
   }
 
   *children(): Generator<Module> {
     for (const [, child] of this.namedChildren()) yield child;
   }
 
-  /** Every parameter with its dotted name, such as `blocks.0.attn.inProj.weight`, without duplicates. */
+  /** Every parameter with its dotted name, such as `blocks.0.attn.outProj.weight`, without duplicates. */
   namedParameters(prefix = '', seen = new Set<Tensor>()): [string, Tensor][] {
     const out: [string, Tensor][] = [];
-    for (const [key, value] of Object.entries(this)) {
+    for (const [key, value] of ownEntries(this)) {
       const name = prefix ? `${prefix}.${key}` : key;
       if (value instanceof Tensor && value.isLeaf && value.requiresGrad) {
         if (!seen.has(value)) {
@@ -128,5 +146,18 @@ export abstract class Module {
       }
     });
     return { missingKeys, unexpectedKeys };
+  }
+}
+
+/** The fields of a module in declaration order, with the modules of an array field listed as `field.index`. */
+function* ownEntries(module: Module): Generator<[string, unknown]> {
+  for (const [key, value] of Object.entries(module)) {
+    if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) {
+        if (item instanceof Module) yield [`${key}.${i}`, item];
+      }
+    } else {
+      yield [key, value];
+    }
   }
 }
