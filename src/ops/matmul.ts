@@ -113,4 +113,11 @@ registerOp('matmul', [
   { label: 'transposed operands', args: [arg([5, 3]), arg([4, 5])], run: (a, b) => a.t().matmul(b.t()) },
   { label: 'broadcast batch', args: [arg([2, 1, 3, 4]), arg([3, 4, 2])], run: (a, b) => a.matmul(b) },
   { label: 'batched transposed', args: [arg([2, 5, 3]), arg([2, 5, 4])], run: (a, b) => a.transpose(1, 2).matmul(b) },
+  // The WebGPU kernel reads B as vec4 along n where the strides allow, and through strides otherwise.
+  { label: 'vec4 columns over several tiles', args: [arg([33, 8]), arg([8, 68])], run: (a, b) => a.matmul(b) },
+  { label: 'vec4 columns, partial last group', args: [arg([5, 6]), arg([6, 12])], run: (a, b) => a.matmul(b.narrow(1, 0, 10)) },
+  { label: 'vec4 columns, broadcast batch', args: [arg([2, 1, 17, 4]), arg([3, 4, 8])], run: (a, b) => a.matmul(b) },
+  { label: 'x @ w.t() over several tiles', args: [arg([19, 8]), arg([6, 8])], run: (a, w) => a.matmul(w.t()) },
+  { label: 'x @ w.t() with odd k', args: [arg([7, 11]), arg([5, 12])], run: (a, w) => a.matmul(w.narrow(1, 0, 11).t()) },
+  { label: 'q @ k.transpose batched', args: [arg([2, 3, 17, 8]), arg([2, 3, 18, 8])], run: (q, k) => q.matmul(k.transpose(-1, -2)) },
 ]);

@@ -211,10 +211,15 @@ registerOp('softmax', [
   { label: 'last dim', args: [arg([3, 7])], run: (x) => softmax(x) },
   { label: 'first dim', args: [arg([5, 4])], run: (x) => softmax(x, 0) },
   { label: 'wide rows', args: [arg([2, 600])], run: (x) => softmax(x.mul(4), -1) },
+  // Enough rows to fill a workgroup: the WebGPU kernel then walks each row in one invocation.
+  { label: 'many rows', args: [arg([260, 3])], run: (x) => softmax(x, -1) },
+  { label: 'many strided rows', args: [arg([3, 260])], run: (x) => softmax(x, 0) },
+  { label: 'many rows with -inf', args: [arg([260, 4])], run: (x) => softmax(x.maskedFill(x.gt(1.5), -Infinity), -1) },
 ]);
 registerOp('logSoftmax', [
   { label: 'last dim', args: [arg([3, 7])], run: (x) => logSoftmax(x) },
   { label: 'middle dim', args: [arg([2, 5, 3])], run: (x) => logSoftmax(x, 1) },
+  { label: 'many rows', args: [arg([260, 3])], run: (x) => logSoftmax(x, -1) },
 ]);
 registerOp('crossEntropy', [
   { label: 'mean', args: [arg([6, 5]), arg([6], 'index', { high: 5 })], run: (x, t) => crossEntropy(x, t) },

@@ -181,83 +181,67 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 }`;
 }
 
-// ---- matmul: out[b, i, j] = sum_k a[b, i, k] * b[b, k, j] ----
-
-export const MATMUL_META = { sizes: 0, strides: 1, offsets: 2, batchShape: 3, aBatch: 5, bBatch: 7, rows: 9 };
-export const MATMUL_TILE = { threads: 8, block: 4 };
-
-/**
- * Register-blocked matmul: each invocation computes a 4x4 block of outputs in registers and an 8x8
- * workgroup covers a 32x32 tile, with no shared memory. Operands are read through their strides, so a
- * transposed operand costs no copy. Rows and columns past the edge are clamped on load and skipped on store.
- * uniforms.w[0] = (M, N, K, batchRank), w[1] = (a row, a col, b row, b col strides), w[2] = (a off, b off, batch base).
- */
-export function matmulKernel(dtype: DType): string {
-  const s = storageType(dtype);
-  const { threads, block } = MATMUL_TILE;
-  return `${header(MATMUL_META.rows, [dtype])}
-@group(0) @binding(1) var<storage, read_write> out: array<${s}>;
-@group(0) @binding(2) var<storage, read> A: array<${s}>;
-@group(0) @binding(3) var<storage, read> B: array<${s}>;
-
-@compute @workgroup_size(${threads}, ${threads})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let M = uniforms.w[0].x;
-  let N = uniforms.w[0].y;
-  let K = uniforms.w[0].z;
-  let st = uniforms.w[1];
-  let batch = wid.z + uniforms.w[2].z;
-  var rem = batch;
-  var aBase = uniforms.w[2].x;
-  var bBase = uniforms.w[2].y;
-  for (var d = i32(uniforms.w[0].w) - 1; d >= 0; d--) {
-    let size = metaAt(${MATMUL_META.batchShape}u, u32(d));
-    let coord = rem % size;
-    rem = rem / size;
-    aBase += coord * metaAt(${MATMUL_META.aBatch}u, u32(d));
-    bBase += coord * metaAt(${MATMUL_META.bBatch}u, u32(d));
-  }
-  let row0 = (wid.y * ${threads}u + lid.y) * ${block}u;
-  let col0 = (wid.x * ${threads}u + lid.x) * ${block}u;
-  var aRow: array<u32, ${block}>;
-  var bCol: array<u32, ${block}>;
-  for (var t = 0u; t < ${block}u; t++) {
-    aRow[t] = aBase + min(row0 + t, M - 1u) * st.x;
-    bCol[t] = bBase + min(col0 + t, N - 1u) * st.w;
-  }
-  var acc: array<vec4<f32>, ${block}>;
-  for (var k = 0u; k < K; k++) {
-    let bv = vec4<f32>(f32(B[bCol[0] + k * st.z]), f32(B[bCol[1] + k * st.z]), f32(B[bCol[2] + k * st.z]), f32(B[bCol[3] + k * st.z]));
-    for (var t = 0u; t < ${block}u; t++) {
-      acc[t] += f32(A[aRow[t] + k * st.y]) * bv;
-    }
-  }
-  let outBase = batch * M * N;
-  for (var t = 0u; t < ${block}u; t++) {
-    let row = row0 + t;
-    if (row >= M) { break; }
-    for (var u = 0u; u < ${block}u; u++) {
-      let col = col0 + u;
-      if (col < N) { out[outBase + row * N + col] = ${s}(acc[t][u]); }
-    }
-  }
-}`;
-}
-
-// ---- softmax: one workgroup per row ----
+// ---- softmax: one invocation or one workgroup per row ----
 
 export const SOFTMAX_META = { header: 0, shape: 1, strides: 3, offsets: 5, rows: 6 };
 
 /**
- * softmax(x)_j = exp(x_j - max) / sum_k exp(x_k - max), or its log. One workgroup per row: a shared-memory
- * tree finds the row max, a second finds the sum. uniforms.w[0] = (rows, width, outerRank), w[5] = (offset, last stride).
+ * softmax(x)_j = exp(x_j - max) / sum_k exp(x_k - max), or its log. With `perInvocation`, one invocation
+ * walks a whole row with no barriers: an online max and sum in one pass, then the write pass. Otherwise
+ * one workgroup takes a row, and shared-memory trees find the max and the sum. The backend picks one
+ * invocation per row when the rows alone fill a workgroup, because barriers are costly on CPU adapters
+ * (a [8192, 64] softmax took 110 µs per workgroup on lavapipe).
+ * uniforms.w[0] = (rows, width, outerRank), w[5] = (offset, last stride).
  */
-export function softmaxKernel(dtype: DType, log: boolean, workgroupSize: number): string {
+export function softmaxKernel(dtype: DType, log: boolean, workgroupSize: number, perInvocation: boolean): string {
   const s = storageType(dtype);
   const write = log ? `x_j - rowMax - log(rowSum)` : `exp(x_j - rowMax) / rowSum`;
-  return `${header(SOFTMAX_META.rows, [dtype])}
+  const common = `${header(SOFTMAX_META.rows, [dtype])}
 @group(0) @binding(1) var<storage, read_write> out: array<${s}>;
 @group(0) @binding(2) var<storage, read> x: array<${s}>;
+
+fn rowBase(row: u32) -> u32 {
+  var rem = row;
+  var base = uniforms.w[${SOFTMAX_META.offsets}].x;
+  for (var d = i32(uniforms.w[0].z) - 1; d >= 0; d--) {
+    let size = metaAt(${SOFTMAX_META.shape}u, u32(d));
+    base += (rem % size) * metaAt(${SOFTMAX_META.strides}u, u32(d));
+    rem = rem / size;
+  }
+  return base;
+}
+`;
+  if (perInvocation) {
+    return `${common}
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let row = ${flatIndex(workgroupSize)};
+  if (row >= uniforms.w[0].x) { return; }
+  let width = uniforms.w[0].y;
+  let stride = uniforms.w[${SOFTMAX_META.offsets}].y;
+  let base = rowBase(row);
+  // Online max and sum: when the max grows, the sum so far is rescaled by exp(old max - new max).
+  // -inf entries (masked) add nothing, and a NaN makes the whole row NaN, as in torch.
+  var rowMax = negInf();
+  var rowSum = 0.0;
+  for (var j = 0u; j < width; j++) {
+    let v = f32(x[base + j * stride]);
+    if (v != v) {
+      rowSum = v;
+    } else if (v > rowMax) {
+      rowSum = rowSum * exp(rowMax - v) + 1.0;
+      rowMax = v;
+    } else if (v > negInf()) {
+      rowSum += exp(v - rowMax);
+    }
+  }
+  for (var j = 0u; j < width; j++) {
+    let x_j = f32(x[base + j * stride]);
+    out[row * width + j] = ${s}(${write});
+  }
+}`;
+  }
+  return `${common}
 var<workgroup> partial: array<f32, ${workgroupSize}>;
 
 fn reduceShared(l: u32, isMax: bool) -> f32 {
@@ -279,13 +263,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   if (row >= uniforms.w[0].x) { return; }
   let width = uniforms.w[0].y;
   let stride = uniforms.w[${SOFTMAX_META.offsets}].y;
-  var rem = row;
-  var base = uniforms.w[${SOFTMAX_META.offsets}].x;
-  for (var d = i32(uniforms.w[0].z) - 1; d >= 0; d--) {
-    let size = metaAt(${SOFTMAX_META.shape}u, u32(d));
-    base += (rem % size) * metaAt(${SOFTMAX_META.strides}u, u32(d));
-    rem = rem / size;
-  }
+  let base = rowBase(row);
   let l = lid.x;
   var m = negInf();
   for (var j = l; j < width; j += ${workgroupSize}u) { m = max(m, f32(x[base + j * stride])); }

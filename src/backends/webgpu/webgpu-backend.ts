@@ -9,9 +9,10 @@ import { Shape, contiguousStrides, isContiguous, numel } from '../../tensor/shap
 import { BufferPool } from './pool.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../tensor/float16.js';
 import {
-  GATHER_META, MAP_META, MATMUL_META, MATMUL_TILE, MAX_RANK, REDUCE_META, SCATTER_META, SOFTMAX_META,
-  gatherKernel, mapKernel, matmulKernel, reduceKernel, scatterAddKernel, softmaxKernel,
+  GATHER_META, MAP_META, MAX_RANK, REDUCE_META, SCATTER_META, SOFTMAX_META,
+  gatherKernel, mapKernel, reduceKernel, scatterAddKernel, softmaxKernel,
 } from './kernels.js';
+import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
 const UNIFORM_SLOT = 256;
@@ -218,8 +219,9 @@ export class WebGpuBackend implements Backend {
     const size = numel(x.shape.slice(split));
     const out = this.allocate(outDType, rows);
     if (rows === 0) return out;
-    // Long rows get a workgroup each; short ones an invocation each, so that narrow reductions stay parallel.
-    const perRow = size >= 64;
+    // Long rows get a workgroup each unless there are enough rows to fill a workgroup: then one invocation
+    // walks each row, since barriers cost about 100 µs per workgroup on CPU adapters such as lavapipe.
+    const perRow = size >= 64 && rows < this.workgroupSize;
     const key = `reduce:${op}:${x.storage.dtype}:${outDType}:${perRow}`;
     const pipeline = this.pipeline(key, () => reduceKernel(op, x.storage.dtype, outDType, perRow, this.workgroupSize));
     const u = new Uint32Array(REDUCE_META.rows * 4);
@@ -245,8 +247,14 @@ export class WebGpuBackend implements Backend {
       this.map(FILL, [], dtype, { storage: out, shape: [batch * m * n], strides: [1], offset: 0 }, [0]);
       return out;
     }
-    const pipeline = this.pipeline(`matmul:${dtype}`, () => matmulKernel(dtype));
-    const tile = MATMUL_TILE.threads * MATMUL_TILE.block;
+    const load = matmulLoad(b.strides, b.offset);
+    const tiling = matmulTiling(this.device.limits);
+    const pipeline = this.pipeline(`matmul:${dtype}:${load}`, () => matmulKernel(dtype, load, tiling));
+    const rowBlocks = Math.ceil(m / tiling.rows);
+    const colBlocks = Math.ceil(n / (4 * tiling.lanes));
+    if (rowBlocks > this.maxWorkgroupsPerDim || colBlocks > this.maxWorkgroupsPerDim) {
+      throw new Error(`matmul: output of ${m}x${n} needs more than ${this.maxWorkgroupsPerDim} workgroups per dimension; split the operands`);
+    }
     for (let base = 0; base < batch; base += this.maxWorkgroupsPerDim) {
       const u = new Uint32Array(MATMUL_META.rows * 4);
       u.set([m, n, k, batchShape.length]);
@@ -255,10 +263,7 @@ export class WebGpuBackend implements Backend {
       batchShape.forEach((d, i) => (u[MATMUL_META.batchShape * 4 + i] = d));
       a.strides.slice(0, rank - 2).forEach((s, i) => (u[MATMUL_META.aBatch * 4 + i] = s));
       b.strides.slice(0, rank - 2).forEach((s, i) => (u[MATMUL_META.bBatch * 4 + i] = s));
-      const grid: [number, number, number] = [Math.ceil(n / tile), Math.ceil(m / tile), Math.min(batch - base, this.maxWorkgroupsPerDim)];
-      if (grid[0] > this.maxWorkgroupsPerDim || grid[1] > this.maxWorkgroupsPerDim) {
-        throw new Error(`matmul: output of ${m}x${n} needs more than ${this.maxWorkgroupsPerDim} workgroups per dimension`);
-      }
+      const grid: [number, number, number] = [rowBlocks, colBlocks, Math.min(batch - base, this.maxWorkgroupsPerDim)];
       this.dispatch(pipeline, u, [this.buffer(out), this.buffer(a.storage), this.buffer(b.storage)], grid);
     }
     return out;
@@ -272,13 +277,15 @@ export class WebGpuBackend implements Backend {
     const dtype = x.storage.dtype;
     const out = this.allocate(dtype, rows * width);
     if (rows * width === 0) return out;
-    const pipeline = this.pipeline(`softmax:${dtype}:${log}`, () => softmaxKernel(dtype, log, this.workgroupSize));
+    const perInvocation = rows >= this.workgroupSize;
+    const pipeline = this.pipeline(`softmax:${dtype}:${log}:${perInvocation}`, () => softmaxKernel(dtype, log, this.workgroupSize, perInvocation));
     const u = new Uint32Array(SOFTMAX_META.rows * 4);
     u.set([rows, width, rank - 1]);
     x.shape.slice(0, rank - 1).forEach((d, i) => (u[SOFTMAX_META.shape * 4 + i] = d));
     x.strides.slice(0, rank - 1).forEach((s, i) => (u[SOFTMAX_META.strides * 4 + i] = s));
     u.set([x.offset, x.strides[rank - 1]], SOFTMAX_META.offsets * 4);
-    this.dispatch(pipeline, u, [this.buffer(out), this.buffer(x.storage)], this.grid(rows));
+    const groups = perInvocation ? Math.ceil(rows / this.workgroupSize) : rows;
+    this.dispatch(pipeline, u, [this.buffer(out), this.buffer(x.storage)], this.grid(groups));
     return out;
   }
 
