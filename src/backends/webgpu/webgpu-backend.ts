@@ -13,9 +13,10 @@ import {
   gatherKernel, mapKernel, reduceKernel, scatterAddKernel, softmaxKernel,
 } from './kernels.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
+import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
-const UNIFORM_SLOT = 256;
+const UNIFORM_SLOT = UNIFORM_BINDING_SIZE;
 /** Dispatches recorded before the encoder is submitted even if nobody reads: bounds the uniform arena. */
 const MAX_BATCH = 256;
 
@@ -39,6 +40,11 @@ export class WebGpuBackend implements Backend {
   private readonly pipelines = new Map<string, GPUComputePipeline>();
   private readonly uniformBuffer: GPUBuffer;
   private readonly uniformData = new ArrayBuffer(UNIFORM_SLOT * MAX_BATCH);
+  private readonly uniformWords = new Uint32Array(this.uniformData);
+  private readonly layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
+  private readonly bindGroups: BindGroupCache;
+  /** The pipeline last set on the open pass, so that a run of one kernel sets it once. */
+  private passPipeline: GPUComputePipeline | null = null;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
@@ -61,6 +67,7 @@ export class WebGpuBackend implements Backend {
     this.description = adapterInfo;
     this.pool = new BufferPool(device, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     this.uniformBuffer = device.createBuffer({ size: UNIFORM_SLOT * MAX_BATCH, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.bindGroups = new BindGroupCache(device);
   }
 
   recordError(message: string): void {
@@ -248,8 +255,8 @@ export class WebGpuBackend implements Backend {
       return out;
     }
     const load = matmulLoad(b.strides, b.offset);
-    const tiling = matmulTiling(this.device.limits);
-    const pipeline = this.pipeline(`matmul:${dtype}:${load}`, () => matmulKernel(dtype, load, tiling));
+    const tiling = matmulTiling(this.device.limits, m, n);
+    const pipeline = this.pipeline(`matmul:${dtype}:${load}:${tiling.lanes}x${tiling.rows}`, () => matmulKernel(dtype, load, tiling));
     const rowBlocks = Math.ceil(m / tiling.rows);
     const colBlocks = Math.ceil(n / (4 * tiling.lanes));
     if (rowBlocks > this.maxWorkgroupsPerDim || colBlocks > this.maxWorkgroupsPerDim) {
@@ -333,9 +340,13 @@ export class WebGpuBackend implements Backend {
   private pipeline(key: string, source: () => string): GPUComputePipeline {
     let pipeline = this.pipelines.get(key);
     if (!pipeline) {
-      const module = this.device.createShaderModule({ code: source(), label: key });
-      pipeline = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+      const code = source();
+      const module = this.device.createShaderModule({ code, label: key });
+      const bindGroupLayout = layoutFromSource(this.device, code, key);
+      const layout = this.device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout], label: key });
+      pipeline = this.device.createComputePipeline({ layout, compute: { module, entryPoint: 'main' }, label: key });
       this.pipelines.set(key, pipeline);
+      this.layouts.set(pipeline, bindGroupLayout);
     }
     return pipeline;
   }
@@ -359,18 +370,24 @@ export class WebGpuBackend implements Backend {
   }
 
   private dispatch(pipeline: GPUComputePipeline, uniforms: Uint32Array, buffers: GPUBuffer[], grid: [number, number, number]): void {
+    if (uniforms.byteLength > UNIFORM_SLOT) {
+      throw new Error(`WebGPU backend: a kernel passed ${uniforms.byteLength} bytes of uniforms, more than the ${UNIFORM_SLOT}-byte slot`);
+    }
     if (this.dispatches === MAX_BATCH) this.flush();
     const slot = this.dispatches++;
-    new Uint32Array(this.uniformData, slot * UNIFORM_SLOT, uniforms.length).set(uniforms);
-    const entries: GPUBindGroupEntry[] = [
-      { binding: 0, resource: { buffer: this.uniformBuffer, offset: slot * UNIFORM_SLOT, size: uniforms.byteLength } },
-    ];
-    buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    this.uniformWords.set(uniforms, (slot * UNIFORM_SLOT) / 4);
+    // Cached by buffers: the uniforms of this dispatch are selected by the dynamic offset below.
+    const bindGroup = this.bindGroups.get(this.layouts.get(pipeline)!, this.uniformBuffer, buffers);
     const encoder = this.commandEncoder();
-    if (!this.pass) this.pass = encoder.beginComputePass();
-    this.pass.setPipeline(pipeline);
-    this.pass.setBindGroup(0, bindGroup);
+    if (!this.pass) {
+      this.pass = encoder.beginComputePass();
+      this.passPipeline = null;
+    }
+    if (this.passPipeline !== pipeline) {
+      this.pass.setPipeline(pipeline);
+      this.passPipeline = pipeline;
+    }
+    this.pass.setBindGroup(0, bindGroup, [slot * UNIFORM_SLOT]);
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
   }
 
