@@ -122,6 +122,14 @@ def masked_fill(x, mask, args):
     return x.masked_fill(mask, decode(args["value"]))
 
 
+def layer_norm(xs, args):
+    """xs is [x] followed by weight and bias where args["weight"] and args["bias"] say they are given."""
+    rest = iter(xs[1:])
+    weight = next(rest) if args.get("weight") else None
+    bias = next(rest) if args.get("bias") else None
+    return F.layer_norm(xs[0], args["normalizedShape"], weight, bias, args.get("eps", 1e-5))
+
+
 OPS = {
     "add": lambda xs, a: torch.add(xs[0], xs[1]),
     "sub": lambda xs, a: torch.sub(xs[0], xs[1]),
@@ -147,6 +155,7 @@ OPS = {
     "permute": lambda xs, a: xs[0].permute(*a["dims"]),
     "maskedFill": lambda xs, a: masked_fill(xs[0], xs[1], a),
     "maskedFillSoftmax": lambda xs, a: torch.softmax(masked_fill(xs[0], xs[1], a), a["dim"]),
+    "layerNorm": lambda xs, a: layer_norm(xs, a),
 }
 
 # ---- encoding ----
@@ -369,8 +378,52 @@ def group_core():
     return cases + core_strided_reductions(Data(99))
 
 
+def layer_norm_case(d, label, x, normalized_shape, weight=True, bias=True, eps=1e-5, view=None):
+    """One layerNorm case: x plus a random weight (k/16) and bias (normal) where requested."""
+    shape = tuple(normalized_shape)
+    inputs = [floats(x, view=view)]
+    if weight:
+        inputs.append(floats(d.weight(shape)))
+    if bias:
+        inputs.append(floats(d.normal(shape)))
+    args = {"normalizedShape": list(shape), "eps": eps, "weight": weight, "bias": bias}
+    return case(f"layerNorm: {label}", "layerNorm", inputs, args, d)
+
+
+def group_layernorm():
+    """LayerNorm cases by category; very wide rows and more than 65535 rows are checked against the CPU backend."""
+    d = Data(4321)
+    constant_rows = torch.tensor([[0.1] * 8, [-3.0] * 8, [1e4 + 0.5] * 8], dtype=torch.float64)
+    constant_rows = torch.round(constant_rows * 256) / 256
+    return [
+        layer_norm_case(d, "width 1 gives the bias", d.normal((5, 1)), [1]),
+        layer_norm_case(d, "width 2", d.normal((4, 2)), [2]),
+        layer_norm_case(d, "width 3", d.normal((6, 3)), [3]),
+        layer_norm_case(d, "width 7", d.normal((3, 7)), [7]),
+        layer_norm_case(d, "width 16, vec4 rows", d.normal((5, 16)), [16]),
+        layer_norm_case(d, "width 100", d.normal((3, 100), scale=2), [100]),
+        layer_norm_case(d, "width 257, wider than a workgroup", d.normal((2, 257)), [257]),
+        layer_norm_case(d, "width 130, not a multiple of 4", d.normal((2, 130)), [130]),
+        layer_norm_case(d, "300 narrow rows", d.normal((300, 3)), [3]),
+        layer_norm_case(d, "two trailing dims", d.normal((2, 3, 4, 5)), [4, 5]),
+        layer_norm_case(d, "three trailing dims", d.normal((2, 3, 4, 5)), [3, 4, 5]),
+        layer_norm_case(d, "weight without bias", d.normal((4, 12)), [12], bias=False),
+        layer_norm_case(d, "bias without weight", d.normal((4, 9)), [9], weight=False),
+        layer_norm_case(d, "no affine", d.normal((3, 24)), [24], weight=False, bias=False),
+        layer_norm_case(d, "values near 1e4 with unit spread", d.normal((4, 64)) + 1e4, [64]),
+        layer_norm_case(d, "values near -1e4 with small spread, odd width", d.normal((3, 37), scale=0.25) - 1e4, [37]),
+        layer_norm_case(d, "constant rows with eps 1e-12", constant_rows, [8], eps=1e-12),
+        layer_norm_case(d, "constant rows, no affine", constant_rows[:, :5], [5], weight=False, bias=False),
+        layer_norm_case(d, "batch 1, sequence 13", d.normal((1, 13, 24)), [24]),
+        layer_norm_case(d, "batch 1, sequence 1", d.normal((1, 1, 8)), [8]),
+        layer_norm_case(d, "eps 0.1", d.normal((3, 10), scale=0.5), [10], eps=0.1),
+        layer_norm_case(d, "transposed input", d.normal((6, 4)), [6], view=[["t"]]),
+    ]
+
+
 GROUPS = {
     "core": group_core,
+    "layernorm": group_layernorm,
     "optim": group_optim,
     "safetensors": group_safetensors,
 }

@@ -49,6 +49,34 @@ export interface MapKernel {
 
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
+/** The outputs of a LayerNorm forward: y has x's shape and dtype; shiftedMean and rstd hold one value per row. */
+export interface LayerNormOutputs {
+  out: Storage;
+  /**
+   * Each row's mean minus the row's first element x[row, 0], float64 for float64 input and float32 otherwise.
+   * Relative to x[row, 0] a float32 mean keeps its precision where the row's offset dwarfs its spread
+   * (values near 1e4 with unit spread), and a constant row gets exactly 0.
+   */
+  shiftedMean: Storage;
+  /** Row reciprocal standard deviations 1 / sqrt(var + eps), in the dtype of `shiftedMean`. */
+  rstd: Storage;
+}
+
+/** The gradients of a LayerNorm: dx has x's shape, dweight and dbias the weight's (null where not requested). */
+export interface LayerNormGrads {
+  dx: Storage;
+  dweight: Storage | null;
+  dbias: Storage | null;
+}
+
+export interface LayerNormKernelOptions {
+  /**
+   * Invocations that share one row (a power of two up to the workgroup size). The backend chooses it from
+   * the row width and the adapter; tests set it to reach mappings that only huge inputs would pick.
+   */
+  threadsPerRow?: number;
+}
+
 export interface MemoryStats {
   /** Bytes held by live tensors (and the backend's scratch buffers). */
   liveBytes: number;
@@ -88,6 +116,20 @@ export interface Backend {
   gather(x: View, dim: number, index: View): Storage;
   /** The reverse of gather: out (of `shape`) sums src over equal indices along `dim`, in a fixed order. */
   scatterAdd(src: View, dim: number, index: View, shape: Shape): Storage;
+
+  /**
+   * y = (x - mean) / sqrt(var + eps) * weight + bias over the last `width` elements of each row, with the
+   * biased variance. x is a contiguous view; weight and bias are contiguous views of `width` elements or null.
+   */
+  layerNorm(x: View, width: number, weight: View | null, bias: View | null, eps: number, options?: LayerNormKernelOptions): LayerNormOutputs;
+  /**
+   * The LayerNorm gradients from the saved x, weight, shiftedMean and rstd, without recomputing the statistics.
+   * grad and x are contiguous views of the same shape; dbias is computed only when `withBias` is set, and
+   * dweight only when weight is given. dweight and dbias are deterministic (a fixed summation order).
+   */
+  layerNormBackward(
+    grad: View, x: View, width: number, weight: View | null, shiftedMean: View, rstd: View, withBias: boolean, options?: LayerNormKernelOptions,
+  ): LayerNormGrads;
 
   synchronize(): Promise<void>;
   memory(): MemoryStats;

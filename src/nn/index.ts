@@ -16,3 +16,5 @@ export { GELU, ReLU, Tanh, Sigmoid } from './activation.js';
 export type { GeluOptions } from './activation.js';
 export { MultiheadAttention } from './attention.js';
 export type { MultiheadAttentionOptions, AttentionOptions } from './attention.js';
+export { LayerNorm } from './layernorm.js';
+export type { LayerNormOptions } from './layernorm.js';

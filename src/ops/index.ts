@@ -7,3 +7,4 @@ export * from './matmul.js';
 export * from './convert.js';
 export * from './creation.js';
 export * from './nn.js';
+export * from './layernorm.js';

@@ -1,10 +1,11 @@
 // The CPU backend: plain TypeScript loops over typed arrays, in float64 or float32. It is the fallback
 // where no WebGPU adapter exists and the oracle that every WGSL kernel is tested against.
 
-import { Backend, MapKernel, MemoryStats, ReduceOp, Storage, View } from '../backend.js';
+import { Backend, LayerNormGrads, LayerNormOutputs, MapKernel, MemoryStats, ReduceOp, Storage, View } from '../backend.js';
 import { DType, TypedArray, hostArray } from '../../tensor/dtype.js';
 import { Shape, numel } from '../../tensor/shape.js';
 import { roundToFloat16 } from '../../tensor/float16.js';
+import { layerNormBackwardCpu, layerNormCpu } from './layernorm.js';
 
 /** Returns the storage offset of every element of a view, in row-major order. */
 export function viewOffsets(view: Pick<View, 'shape' | 'strides' | 'offset'>): Int32Array {
@@ -221,6 +222,25 @@ export class CpuBackend implements Backend {
     const result = hostArray(src.storage.dtype, out.length);
     result.set(out);
     return this.wrap(src.storage.dtype, result);
+  }
+
+  layerNorm(x: View, width: number, weight: View | null, bias: View | null, eps: number): LayerNormOutputs {
+    const result = layerNormCpu(x, width, weight, bias, eps);
+    return {
+      out: this.wrap(x.storage.dtype, result.out),
+      shiftedMean: this.wrap(result.statsDType, result.shiftedMean),
+      rstd: this.wrap(result.statsDType, result.rstd),
+    };
+  }
+
+  layerNormBackward(grad: View, x: View, width: number, weight: View | null, shiftedMean: View, rstd: View, withBias: boolean): LayerNormGrads {
+    const result = layerNormBackwardCpu(grad, x, width, weight, shiftedMean, rstd, withBias);
+    const dtype = x.storage.dtype;
+    return {
+      dx: this.wrap(dtype, result.dx),
+      dweight: result.dweight && this.wrap(dtype, result.dweight),
+      dbias: result.dbias && this.wrap(dtype, result.dbias),
+    };
   }
 
   async synchronize(): Promise<void> {}

@@ -1,7 +1,7 @@
 // The WebGPU backend: storages are GPU buffers, every op is a generated WGSL compute kernel, and
 // dispatches are recorded into one command encoder that is submitted in batches.
 
-import type { Backend, MapKernel, MemoryStats, ReduceOp, View } from '../backend.js';
+import type { Backend, LayerNormGrads, LayerNormKernelOptions, LayerNormOutputs, MapKernel, MemoryStats, ReduceOp, View } from '../backend.js';
 import { Storage } from '../backend.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import { hostArray } from '../../tensor/dtype.js';
@@ -12,6 +12,7 @@ import {
   GATHER_META, MAP_META, MAX_RANK, REDUCE_META, SCATTER_META, SOFTMAX_META,
   gatherKernel, mapKernel, reduceKernel, scatterAddKernel, softmaxKernel,
 } from './kernels.js';
+import { KernelRunner, layerNormBackward, layerNormForward } from './layernorm.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
 import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
 
@@ -329,6 +330,30 @@ export class WebGpuBackend implements Backend {
     u.set([src.offset, index.offset], SCATTER_META.offsets * 4);
     this.dispatch(pipeline, u, [this.buffer(out), this.buffer(src.storage), this.buffer(index.storage)], this.grid(Math.ceil(count / this.workgroupSize)));
     return out;
+  }
+
+  layerNorm(x: View, width: number, weight: View | null, bias: View | null, eps: number, options?: LayerNormKernelOptions): LayerNormOutputs {
+    return layerNormForward(this.kernelRunner(), x, width, weight, bias, eps, options);
+  }
+
+  layerNormBackward(
+    grad: View, x: View, width: number, weight: View | null, shiftedMean: View, rstd: View, withBias: boolean, options?: LayerNormKernelOptions,
+  ): LayerNormGrads {
+    return layerNormBackward(this.kernelRunner(), grad, x, width, weight, shiftedMean, rstd, withBias, options);
+  }
+
+  /** The allocation, compilation and dispatch entry points that kernel families in other files use. */
+  private kernelRunner(): KernelRunner {
+    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
+    return {
+      workgroupSize: this.workgroupSize,
+      profile: { workgroupSize: this.workgroupSize, software: info?.isFallbackAdapter === true || info?.architecture === 'software' },
+      hasF16: this.hasF16,
+      description: this.description,
+      allocate: (dtype, count) => this.allocate(dtype, count),
+      free: (storage) => this.free(storage),
+      run: (key, source, uniforms, buffers, groups) => this.dispatch(this.pipeline(key, source), uniforms, buffers, this.grid(groups)),
+    };
   }
 
   // ---- dispatch and batching ----
