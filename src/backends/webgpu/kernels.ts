@@ -23,7 +23,10 @@ function flatIndex(size: number): string {
 // ---- map: out[i] = f(a[i], b[i], c[i]) ----
 
 /** Layout of the map kernel's uniform rows. */
-export const MAP_META = { header: 0, params: 1, shape: 2, outStrides: 4, inStrides: 6, offsets: 12, scalars: 13, rows: 14 };
+export const MAP_META = { header: 0, params: 1, shape: 2, outStrides: 4, inStrides: 6, offsets: 12, scalars: 13, reciprocals: 14, rows: 16 };
+
+/** Flat indices below this split into coordinates by f32 reciprocal division (exact up to 2^24, then corrected). */
+export const FLOAT_DIVISION_LIMIT = 2 ** 24;
 
 export interface MapSignature {
   kernel: MapKernel;
@@ -32,11 +35,17 @@ export interface MapSignature {
   /** The dtype of each input, or 'scalar' for a plain number passed in the uniform block. */
   inputs: readonly (DType | 'scalar')[];
   contiguous: boolean;
+  /** Dims of the (coalesced) output shape, for the strided form, whose index math is unrolled per rank. */
+  rank: number;
+  /** Whether every flat index is below FLOAT_DIVISION_LIMIT, so coordinates may use f32 division. */
+  floatDivision: boolean;
 }
 
 /**
  * out[i] = kernel(a, b, c) for every element: one invocation per output element. The strided form
  * splits the flat index into coordinates to find each operand; the contiguous form skips that.
+ * Integer division runs one lane at a time on CPU adapters, so the strided form is unrolled for its rank,
+ * needs no division for the outermost dim, and divides by a reciprocal in f32 where indices allow.
  */
 export function mapKernel(sig: MapSignature, workgroupSize: number): string {
   const c = computeType(sig.compute);
@@ -57,17 +66,30 @@ export function mapKernel(sig: MapSignature, workgroupSize: number): string {
       if (t !== 'scalar') body.push(`let o${k} = uniforms.w[${MAP_META.offsets}].${offsets[k + 1]} + i;`);
     });
   } else {
+    const w = (row: number, d: number) => `uniforms.w[${row + (d >> 2)}][${d & 3}]`;
     body.push(`var rem = i;`, `var oOut = uniforms.w[${MAP_META.offsets}].x;`);
     sig.inputs.forEach((t, k) => {
       if (t !== 'scalar') body.push(`var o${k} = uniforms.w[${MAP_META.offsets}].${offsets[k + 1]};`);
     });
-    body.push(`for (var d = i32(uniforms.w[0].y) - 1; d >= 0; d--) {`);
-    body.push(`  let size = metaAt(${MAP_META.shape}u, u32(d));`, `  let coord = rem % size;`, `  rem = rem / size;`);
-    body.push(`  oOut += coord * metaAt(${MAP_META.outStrides}u, u32(d));`);
-    sig.inputs.forEach((t, k) => {
-      if (t !== 'scalar') body.push(`  o${k} += coord * metaAt(${MAP_META.inStrides + 2 * k}u, u32(d));`);
-    });
-    body.push(`}`);
+    for (let d = sig.rank - 1; d >= 0; d--) {
+      if (d === 0) {
+        body.push(`let c0 = rem;`);
+      } else if (sig.floatDivision) {
+        // f32(rem) is exact below 2^24, so the quotient is off by at most one; the remainder fixes it.
+        body.push(
+          `var q${d} = u32(f32(rem) * bitcast<f32>(${w(MAP_META.reciprocals, d)}));`,
+          `if (q${d} * ${w(MAP_META.shape, d)} > rem) { q${d} -= 1u; } else if ((q${d} + 1u) * ${w(MAP_META.shape, d)} <= rem) { q${d} += 1u; }`,
+          `let c${d} = rem - q${d} * ${w(MAP_META.shape, d)};`,
+          `rem = q${d};`,
+        );
+      } else {
+        body.push(`let q${d} = rem / ${w(MAP_META.shape, d)};`, `let c${d} = rem - q${d} * ${w(MAP_META.shape, d)};`, `rem = q${d};`);
+      }
+      body.push(`oOut += c${d} * ${w(MAP_META.outStrides, d)};`);
+      sig.inputs.forEach((t, k) => {
+        if (t !== 'scalar') body.push(`o${k} += c${d} * ${w(MAP_META.inStrides + 2 * k, d)};`);
+      });
+    }
   }
   const names = ['a', 'b', 'c'];
   sig.inputs.forEach((t, k) => {
