@@ -9,12 +9,13 @@ import { Shape, contiguousStrides, isContiguous, numel } from '../../tensor/shap
 import { BufferPool } from './pool.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../tensor/float16.js';
 import {
-  GATHER_META, MAP_META, MAX_RANK, REDUCE_META, SCATTER_META, SOFTMAX_META,
+  FLOAT_DIVISION_LIMIT, GATHER_META, MAP_META, MAX_RANK, REDUCE_META, SCATTER_META, SOFTMAX_META,
   gatherKernel, mapKernel, reduceKernel, scatterAddKernel, softmaxKernel,
 } from './kernels.js';
 import { KernelRunner, layerNormBackward, layerNormForward } from './layernorm.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
 import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
+import { coalesceDims } from './coalesce.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
 const UNIFORM_SLOT = UNIFORM_BINDING_SIZE;
@@ -42,6 +43,9 @@ export class WebGpuBackend implements Backend {
   private readonly uniformBuffer: GPUBuffer;
   private readonly uniformData = new ArrayBuffer(UNIFORM_SLOT * MAX_BATCH);
   private readonly uniformWords = new Uint32Array(this.uniformData);
+  /** Scratch uniforms of map(), reused because map() is the most frequent dispatch. */
+  private readonly mapUniforms = new Uint32Array(MAP_META.rows * 4);
+  private readonly mapUniformFloats = new Float32Array(this.mapUniforms.buffer);
   private readonly layouts = new Map<GPUComputePipeline, GPUBindGroupLayout>();
   private readonly bindGroups: BindGroupCache;
   /** The pipeline last set on the open pass, so that a run of one kernel sets it once. */
@@ -188,32 +192,42 @@ export class WebGpuBackend implements Backend {
       this.free(temp);
       return;
     }
-    const contiguous = isContiguous(out.shape, out.strides) &&
-      inputs.every((v) => typeof v === 'number' || isContiguous(v.shape, v.strides));
+    // Merged dims leave fewer integer divisions per element in the strided kernel.
+    const views = inputs.filter((v): v is View => typeof v !== 'number');
+    const merged = coalesceDims(out.shape, [out.strides, ...views.map((v) => v.strides)]);
+    const [outStrides, ...viewStrides] = merged.strides;
+    const contiguous = [outStrides, ...viewStrides].every((s) => isContiguous(merged.shape, s));
     const sig = {
       kernel,
       compute,
       out: out.storage.dtype,
       inputs: inputs.map((v) => (typeof v === 'number' ? ('scalar' as const) : v.storage.dtype)),
       contiguous,
+      rank: contiguous ? 1 : merged.shape.length,
+      floatDivision: count < FLOAT_DIVISION_LIMIT,
     };
-    const key = `map:${kernel.name}:${compute}:${sig.out}:${sig.inputs.join(',')}:${contiguous}`;
+    const layout = contiguous ? 'contiguous' : `rank${sig.rank}:${sig.floatDivision ? 'f32' : 'u32'}`;
+    const key = `map:${kernel.name}:${compute}:${sig.out}:${sig.inputs.join(',')}:${layout}`;
     const pipeline = this.pipeline(key, () => mapKernel(sig, this.workgroupSize));
-    const u = new Uint32Array(MAP_META.rows * 4);
-    const f = new Float32Array(u.buffer);
+    const u = this.mapUniforms.fill(0);
+    const f = this.mapUniformFloats;
     u[0] = count;
-    u[1] = out.shape.length;
+    u[1] = merged.shape.length;
     params.forEach((p, k) => (f[MAP_META.params * 4 + k] = p));
-    out.shape.forEach((d, k) => (u[MAP_META.shape * 4 + k] = d));
-    out.strides.forEach((s, k) => (u[MAP_META.outStrides * 4 + k] = s));
+    merged.shape.forEach((d, k) => {
+      u[MAP_META.shape * 4 + k] = d;
+      f[MAP_META.reciprocals * 4 + k] = 1 / d;
+    });
+    outStrides.forEach((s, k) => (u[MAP_META.outStrides * 4 + k] = s));
     u[MAP_META.offsets * 4] = out.offset;
     const buffers: GPUBuffer[] = [outBuffer];
+    let viewIndex = 0;
     inputs.forEach((v, k) => {
       if (typeof v === 'number') {
         f[MAP_META.scalars * 4 + k] = v;
         return;
       }
-      v.strides.forEach((s, d) => (u[(MAP_META.inStrides + 2 * k) * 4 + d] = s));
+      viewStrides[viewIndex++].forEach((s, d) => (u[(MAP_META.inStrides + 2 * k) * 4 + d] = s));
       u[MAP_META.offsets * 4 + k + 1] = v.offset;
       buffers.push((v.storage.data as Binding).buffer);
     });
