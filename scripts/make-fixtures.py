@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from fixtures_optim import group_optim, group_safetensors
+from fixtures_nn import group_nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_DIR = os.path.join(ROOT, "test", "fixtures")
@@ -426,6 +427,7 @@ GROUPS = {
     "layernorm": group_layernorm,
     "optim": group_optim,
     "safetensors": group_safetensors,
+    "nn": group_nn,
 }
 
 

@@ -5,7 +5,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 
-function checkModule(op: string, value: unknown, index: number): Module {
+function checkModule<T extends Module>(op: string, value: T, index: number): T {
   if (!(value instanceof Module)) {
     throw new TypeError(`${op}: item ${index} must be an nn.Module, got ${value === null ? 'null' : typeof value}`);
   }
@@ -13,11 +13,11 @@ function checkModule(op: string, value: unknown, index: number): Module {
 }
 
 /** Modules under the indices 0 to length - 1, shared by Sequential and ModuleList. */
-abstract class IndexedModules extends Module {
-  [index: number]: Module;
+abstract class IndexedModules<T extends Module> extends Module {
+  [index: number]: T;
   private count = 0;
 
-  protected constructor(op: string, modules: Iterable<Module>) {
+  protected constructor(op: string, modules: Iterable<T>) {
     super();
     for (const module of modules) this.push(op, module);
   }
@@ -27,7 +27,7 @@ abstract class IndexedModules extends Module {
   }
 
   /** Returns the module at `index`. A negative index counts from the end, as in Python. */
-  get(index: number): Module {
+  get(index: number): T {
     const i = index < 0 ? index + this.count : index;
     if (!Number.isInteger(i) || i < 0 || i >= this.count) {
       throw new RangeError(`${this.constructor.name}: index ${index} is out of range for ${this.count} modules`);
@@ -35,18 +35,18 @@ abstract class IndexedModules extends Module {
     return this[i];
   }
 
-  *[Symbol.iterator](): Iterator<Module> {
+  *[Symbol.iterator](): Iterator<T> {
     for (let i = 0; i < this.count; i++) yield this[i];
   }
 
-  protected push(op: string, module: Module): void {
+  protected push(op: string, module: T): void {
     this[this.count] = checkModule(op, module, this.count);
     this.count++;
   }
 }
 
 /** Runs modules one after another, each on the output of the previous one, as torch.nn.Sequential. */
-export class Sequential extends IndexedModules {
+export class Sequential extends IndexedModules<Module> {
   constructor(...modules: Module[]) {
     super('Sequential', modules);
   }
@@ -71,18 +71,21 @@ export class Sequential extends IndexedModules {
   }
 }
 
-/** Holds submodules so that their parameters are found and named by index, as torch.nn.ModuleList. */
-export class ModuleList extends IndexedModules {
-  constructor(modules: Iterable<Module> = []) {
+/**
+ * Keeps submodules so that their parameters are found and named by index, as torch.nn.ModuleList. The type
+ * parameter is the common type of the modules, inferred from the constructor's argument.
+ */
+export class ModuleList<T extends Module = Module> extends IndexedModules<T> {
+  constructor(modules: Iterable<T> = []) {
     super('ModuleList', modules);
   }
 
-  append(module: Module): this {
+  append(module: T): this {
     this.push('ModuleList.append', module);
     return this;
   }
 
-  extend(modules: Iterable<Module>): this {
+  extend(modules: Iterable<T>): this {
     for (const module of modules) this.append(module);
     return this;
   }

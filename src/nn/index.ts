@@ -18,3 +18,7 @@ export { MultiheadAttention } from './attention.js';
 export type { MultiheadAttentionOptions, AttentionOptions } from './attention.js';
 export { LayerNorm } from './layernorm.js';
 export type { LayerNormOptions } from './layernorm.js';
+export { TransformerBlock } from './transformer.js';
+export type { TransformerBlockOptions, TransformerBlockForwardOptions } from './transformer.js';
+export { RNN, LSTM, GRU, RNN_LAYER_NORM_EPS } from './rnn.js';
+export type { RnnBaseOptions, RnnOptions, GatedRnnOptions } from './rnn.js';
