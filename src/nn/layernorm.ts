@@ -4,7 +4,6 @@ import type { DeviceName } from '../backends/backend.js';
 import { full } from '../ops/creation.js';
 import { layerNorm } from '../ops/layernorm.js';
 import type { DType } from '../tensor/dtype.js';
-import { keep } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Module, parameter } from './module.js';
 
@@ -37,9 +36,8 @@ export class LayerNorm extends Module {
     this.eps = eps;
     this.elementwiseAffine = options.elementwiseAffine ?? true;
     const factory = { dtype: options.dtype, device: options.device };
-    // keep(): parameters outlive any tidy() scope that the module is built in.
-    this.weight = this.elementwiseAffine ? keep(parameter(full(this.normalizedShape, 1, factory))) : null;
-    this.bias = this.elementwiseAffine && (options.bias ?? true) ? keep(parameter(full(this.normalizedShape, 0, factory))) : null;
+    this.weight = this.elementwiseAffine ? parameter(full(this.normalizedShape, 1, factory)) : null;
+    this.bias = this.elementwiseAffine && (options.bias ?? true) ? parameter(full(this.normalizedShape, 0, factory)) : null;
   }
 
   forward(x: Tensor): Tensor {
