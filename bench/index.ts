@@ -16,8 +16,8 @@ import { GPT_SHAPE, Gpt, LstmModel } from './models.js';
 import type { LanguageModel, ModelShape } from './models.js';
 import { loadTfjs, tfLayerNorm, tfjsGptStep } from './tfjs-baseline.js';
 import type { TfjsBaseline } from './tfjs-baseline.js';
-import { measure, median } from './timing.js';
-import type { TimingOptions } from './timing.js';
+import { measure, measureInterleaved, median } from './timing.js';
+import type { Contender, TimingOptions } from './timing.js';
 
 // TensorFlow.js finds WebGPU through navigator.gpu; fusegrad uses the same object when it is set.
 Object.assign(globalThis, globals);
@@ -100,7 +100,7 @@ async function benchMatmul(tfjs: TfjsBaseline | null, tfjsReason: string): Promi
   );
   for (const c of cases) {
     const big = c.a[c.a.length - 1] * c.a[c.a.length - 2] >= 512 * 512;
-    const options: TimingOptions = big ? { warmup: 1, samples: 3 } : { warmup: 2, samples: 7, runsPerSample: 3 };
+    const options: TimingOptions = big ? { warmup: 1, samples: 5 } : { warmup: 2, samples: 7, runsPerSample: 3 };
     const m = c.a[c.a.length - 2];
     const k = c.a[c.a.length - 1];
     const n = c.transposeB ? c.b[c.b.length - 2] : c.b[c.b.length - 1];
@@ -110,21 +110,16 @@ async function benchMatmul(tfjs: TfjsBaseline | null, tfjsReason: string): Promi
 
     const a = fg.randn(c.a);
     const b = fg.randn(c.b);
-    const { ms } = await measure(() => fg.tidy(() => product(a, b)).dispose(), gpuSync, options);
-    a.dispose();
-    b.dispose();
-
-    const baselines: Row['baselines'] = {};
+    const contenders: Contender[] = [{ run: () => fg.tidy(() => product(a, b)).dispose(), sync: gpuSync }];
+    const tfOperands = tfjs ? [tfjs.tf.randomNormal(c.a), tfjs.tf.randomNormal(c.b)] : [];
     if (tfjs) {
-      const { tf } = tfjs;
-      const ta = tf.randomNormal(c.a);
-      const tb = tf.randomNormal(c.b);
-      baselines.tfjs = await tfjsTime(tfjs, tfjsReason, () => tf.matMul(ta, tb, false, c.transposeB === true).dispose(), options);
-      ta.dispose();
-      tb.dispose();
-    } else {
-      baselines.tfjs = { ms: null, skipped: tfjsReason };
+      const [ta, tb] = tfOperands;
+      contenders.push({ run: () => tfjs.tf.matMul(ta, tb, false, c.transposeB === true).dispose(), sync: tfjs.sync });
     }
+    const [fusegradTiming, tfTiming] = await measureInterleaved(contenders, options);
+    const ms = fusegradTiming.ms;
+    for (const t of [a, b, ...tfOperands]) t.dispose();
+    const baselines: Row['baselines'] = { tfjs: tfTiming ? { ms: tfTiming.ms } : { ms: null, skipped: tfjsReason } };
     baselines.cpu = c.cpu
       ? await onCpu(() => {
         const x = fg.randn(c.a);
@@ -296,14 +291,14 @@ async function benchTraining(tfjs: TfjsBaseline | null, tfjsReason: string): Pro
   const lstm = (s: ModelShape) => new LstmModel(s);
 
   const gptStep = fusegradStep(gpt, shape);
-  const { ms } = await measure(gptStep.run, gpuSync, options);
+  const tfGpt = tfjs ? tfjsGptStep(tfjs.tf, shape) : null;
+  const contenders: Contender[] = [{ run: gptStep.run, sync: gpuSync }];
+  if (tfjs && tfGpt) contenders.push({ run: tfGpt.step, sync: tfjs.sync });
+  const [fusegradTiming, tfTiming] = await measureInterleaved(contenders, options);
+  const ms = fusegradTiming.ms;
   gptStep.dispose();
-  let tfStep: Baseline = { ms: null, skipped: tfjsReason };
-  if (tfjs) {
-    const step = tfjsGptStep(tfjs.tf, shape);
-    tfStep = await tfjsTime(tfjs, tfjsReason, step.step, options);
-    step.dispose();
-  }
+  tfGpt?.dispose();
+  const tfStep: Baseline = tfTiming ? { ms: tfTiming.ms } : { ms: null, skipped: tfjsReason };
   const cpuStep = await onCpu(() => fusegradStep(gpt, shape), { warmup: 1, samples: 2 });
   addRow({
     group: 'training', workload: `GPT step (${shape.layers} layers, dim ${shape.dim}, ${shape.heads} heads, batch ${shape.batch} x ${shape.context})`,
@@ -323,51 +318,62 @@ async function benchTraining(tfjs: TfjsBaseline | null, tfjsReason: string): Pro
 
 // ---- dispatch overhead ----
 
+interface DispatchRunner {
+  enqueue: (count: number) => void;
+  sync: () => Promise<void>;
+}
+
 /**
- * Microseconds per small op inside one batch: the slope between runs of `few` and `many` adds of 64-element
- * tensors, each run ended by a synchronization, so the fixed cost of the synchronization cancels. The two
- * runs alternate and the median slope is reported, which keeps a burst of load on the machine out of it.
+ * Microseconds per small op inside one batch, for each runner: the slope between runs of `few` and `many`
+ * adds of 64-element tensors, each run ended by a synchronization, so the fixed cost of the
+ * synchronization cancels. Runners take turns within every sample, so that a burst of load on the machine
+ * hits them alike, and the median slope of 21 samples is reported.
  */
-async function perOpMicroseconds(enqueue: (count: number) => void, sync: () => Promise<void>): Promise<number> {
+async function perOpMicroseconds(runners: DispatchRunner[]): Promise<number[]> {
   const [few, many] = [200, 1000];
-  const run = async (count: number) => {
+  const time = async (runner: DispatchRunner, count: number) => {
     const start = performance.now();
-    enqueue(count);
-    await sync();
+    runner.enqueue(count);
+    await runner.sync();
     return performance.now() - start;
   };
-  await run(many);
-  const slopes: number[] = [];
-  for (let s = 0; s < 15; s++) {
-    const short = await run(few);
-    const long = await run(many);
-    slopes.push(((long - short) / (many - few)) * 1000);
+  for (const runner of runners) await time(runner, many);
+  const slopes: number[][] = runners.map(() => []);
+  for (let s = 0; s < 21; s++) {
+    for (const [k, runner] of runners.entries()) {
+      const short = await time(runner, few);
+      const long = await time(runner, many);
+      slopes[k].push(((long - short) / (many - few)) * 1000);
+    }
   }
-  return median(slopes);
+  return slopes.map(median);
 }
 
 async function benchDispatch(tfjs: TfjsBaseline | null, tfjsReason: string): Promise<number> {
   log('dispatch overhead');
   const a = fg.randn([64]);
   const b = fg.randn([64]);
-  const fgMicros = await perOpMicroseconds((count) => {
-    for (let i = 0; i < count; i++) a.add(b).dispose();
-  }, gpuSync);
-  a.dispose();
-  b.dispose();
-  let tfMicros: number | null = null;
+  const runners: DispatchRunner[] = [{
+    enqueue: (count) => {
+      for (let i = 0; i < count; i++) a.add(b).dispose();
+    },
+    sync: gpuSync,
+  }];
+  const tfTensors = tfjs ? [tfjs.tf.randomNormal([64]), tfjs.tf.randomNormal([64])] : [];
   if (tfjs) {
-    const ta = tfjs.tf.randomNormal([64]);
-    const tb = tfjs.tf.randomNormal([64]);
-    tfMicros = await perOpMicroseconds((count) => {
-      for (let i = 0; i < count; i++) tfjs.tf.add(ta, tb).dispose();
-    }, tfjs.sync);
-    ta.dispose();
-    tb.dispose();
+    const [ta, tb] = tfTensors;
+    runners.push({
+      enqueue: (count) => {
+        for (let i = 0; i < count; i++) tfjs.tf.add(ta, tb).dispose();
+      },
+      sync: tfjs.sync,
+    });
   }
+  const [fgMicros, tfMicros] = await perOpMicroseconds(runners);
+  for (const t of [a, b, ...tfTensors]) t.dispose();
   addRow({
     group: 'dispatch', workload: 'add of 64 elements inside a batch (µs per op in the ms columns)', ms: fgMicros,
-    throughput: `${Math.round(1e6 / fgMicros)} ops/s`, baselines: { tfjs: tfMicros === null ? { ms: null, skipped: tfjsReason } : { ms: tfMicros } },
+    throughput: `${Math.round(1e6 / fgMicros)} ops/s`, baselines: { tfjs: tfMicros === undefined ? { ms: null, skipped: tfjsReason } : { ms: tfMicros } },
   });
   return fgMicros;
 }
@@ -482,9 +488,10 @@ async function main(): Promise<void> {
   const minutes = (performance.now() - started) / 60000;
   const report = [
     `Machine: ${machine}. Adapter: ${adapter}. Date: ${date.slice(0, 10)}. Run time: ${minutes.toFixed(1)} min.`,
-    'Command: `npm run bench -- --docs`. Medians of 3 to 9 samples after a warm-up, each sample ended by a full',
-    'synchronization (`fg.synchronize()`; for TF.js, a queue submit and `onSubmittedWorkDone()`). Ratio = baseline ms /',
-    'fusegrad ms, so above 1 means fusegrad is faster. The dispatch row gives µs per op instead of ms.',
+    'Command: `npm run bench -- --docs`. Medians of 2 to 21 samples after a warm-up, each sample ended by a full',
+    'synchronization (`fg.synchronize()`; for TF.js, a queue submit and `onSubmittedWorkDone()`). fusegrad and TF.js',
+    'samples alternate for matmul, the GPT step and dispatch overhead. Ratio = baseline ms / fusegrad ms, so above 1',
+    'means fusegrad is faster. The dispatch row gives µs per op instead of ms.',
     '',
     formatTable(),
     '',

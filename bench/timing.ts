@@ -40,3 +40,30 @@ export async function measure(run: () => unknown, sync: () => Promise<void>, opt
   }
   return { ms: median(perRun), samples: perRun };
 }
+
+export interface Contender {
+  run: () => unknown;
+  sync: () => Promise<void>;
+}
+
+/**
+ * Times several contenders with their samples interleaved (A, B, A, B, ...), so that a burst of load from
+ * other processes slows them alike and their ratio stays meaningful. Returns one Timing per contender.
+ */
+export async function measureInterleaved(contenders: readonly Contender[], options: TimingOptions = {}): Promise<Timing[]> {
+  const { warmup = 2, samples = 5, runsPerSample = 1 } = options;
+  for (const c of contenders) {
+    for (let i = 0; i < warmup; i++) await c.run();
+    await c.sync();
+  }
+  const perRun: number[][] = contenders.map(() => []);
+  for (let s = 0; s < samples; s++) {
+    for (const [k, c] of contenders.entries()) {
+      const start = performance.now();
+      for (let r = 0; r < runsPerSample; r++) await c.run();
+      await c.sync();
+      perRun[k].push((performance.now() - start) / runsPerSample);
+    }
+  }
+  return perRun.map((values) => ({ ms: median(values), samples: values }));
+}
