@@ -447,6 +447,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  * while the parallelism still grows with the input.
  */
 function backwardGroups(rows: number, map: Mapping): number {
+  // NOTE: only timed on lavapipe. On a large GPU, sqrt(blocks) (32 workgroups for 4096 rows of 1024) may leave
+  // compute units idle, and a floor from the adapter would need measuring there.
   const blocks = Math.ceil(rows / map.rowsPerGroup);
   return Math.max(1, Math.min(blocks, Math.ceil(Math.sqrt(blocks))));
 }
