@@ -384,9 +384,18 @@ const binarySamples = (run: (a: Tensor, b: Tensor) => Tensor, kindB: 'normal' | 
   { label: 'transposed operand', args: [arg([5, 3]), arg([3, 5], kindB)], run: (a: Tensor, b: Tensor) => run(a.t(), b) },
 ];
 
-registerOp('add', [...binarySamples((a, b) => a.add(b)), { label: 'number and alpha', args: [arg([6]), arg([6])], run: (a, b) => a.add(2.5).add(b, -3) }]);
+registerOp('add', [
+  ...binarySamples((a, b) => a.add(b)),
+  { label: 'number and alpha', args: [arg([6]), arg([6])], run: (a, b) => a.add(2.5).add(b, -3) },
+  // WebGPU runs contiguous float32 maps four elements per invocation when the count and offsets allow.
+  { label: 'vec4 path past a workgroup, offset view', args: [arg([4, 400]), arg([3, 400])], run: (a, b) => a.narrow(0, 1, 3).add(b) },
+]);
 registerOp('sub', [...binarySamples((a, b) => a.sub(b)), { label: 'number', args: [arg([6])], run: (a) => sub(1, a) }]);
-registerOp('mul', [...binarySamples((a, b) => a.mul(b)), { label: 'number', args: [arg([2, 3])], run: (a) => a.mul(-1.5) }]);
+registerOp('mul', [
+  ...binarySamples((a, b) => a.mul(b)),
+  { label: 'number', args: [arg([2, 3])], run: (a) => a.mul(-1.5) },
+  { label: 'number on the vec4 path', args: [arg([2, 6])], run: (a) => a.mul(-1.5) },
+]);
 registerOp('div', [...binarySamples((a, b) => a.div(b), 'awayFromZero'), { label: 'number over tensor', args: [arg([7], 'awayFromZero')], run: (a) => div(2, a) }]);
 registerOp('pow', [
   { label: 'integer exponent of negative base', args: [arg([3, 4])], run: (a) => a.pow(3) },

@@ -109,6 +109,53 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   return lines.join('\n');
 }
 
+/** Names a map expression may use to run on vec4 operands: component-wise builtins of one argument. */
+const VEC4_SAFE = /^(?:[abc]|p[0-3]|exp|log|sqrt|inverseSqrt|abs|sign)$/;
+
+/**
+ * Whether a kernel's expression means the same on vec4<f32> operands as on f32 ones: arithmetic on the
+ * inputs and parameters and one-argument component-wise builtins, no helpers and no predicates. Scalars
+ * mix with vectors in WGSL arithmetic only, so anything else (max, select, T(...)) keeps the scalar form.
+ */
+export function mapVec4Eligible(kernel: MapKernel): boolean {
+  if (kernel.predicate || (kernel.helpers ?? []).length > 0) return false;
+  if (!/^[\sa-zA-Z0-9_.+\-*/()]*$/.test(kernel.wgsl)) return false;
+  const names = kernel.wgsl.match(/[a-zA-Z_][a-zA-Z0-9_]*/g) ?? [];
+  return names.every((name) => VEC4_SAFE.test(name));
+}
+
+/**
+ * The contiguous float32 map kernel four elements at a time: out4[i] = kernel(a4[i], b4[i], c4[i]) for
+ * i < count / 4, one invocation per vec4. The backend uses it when the count and every offset are
+ * multiples of 4 and mapVec4Eligible(kernel) holds. On lavapipe a 1M-element add took 2 ms this way
+ * against 4 to 9 ms one element per invocation, because every load is a per-lane gather there.
+ */
+export function mapVec4Kernel(sig: MapSignature, workgroupSize: number): string {
+  const lines: string[] = [header(MAP_META.rows, [])];
+  lines.push('@group(0) @binding(1) var<storage, read_write> out: array<vec4<f32>>;');
+  let binding = 2;
+  sig.inputs.forEach((t, k) => {
+    if (t !== 'scalar') lines.push(`@group(0) @binding(${binding++}) var<storage, read> in${k}: array<vec4<f32>>;`);
+  });
+  const offsets = ['x', 'y', 'z', 'w'];
+  const names = ['a', 'b', 'c'];
+  const body: string[] = [`let i = ${flatIndex(workgroupSize)};`, 'if (i >= uniforms.w[0].x / 4u) { return; }'];
+  sig.inputs.forEach((t, k) => {
+    body.push(
+      t === 'scalar'
+        ? `let ${names[k]} = bitcast<f32>(uniforms.w[${MAP_META.scalars}][${k}]);`
+        : `let ${names[k]} = in${k}[uniforms.w[${MAP_META.offsets}].${offsets[k + 1]} / 4u + i];`,
+    );
+  });
+  for (let p = 0; p < 4; p++) body.push(`let p${p} = bitcast<f32>(uniforms.w[${MAP_META.params}][${p}]);`);
+  body.push(`out[uniforms.w[${MAP_META.offsets}].x / 4u + i] = vec4<f32>(${sig.kernel.wgsl});`);
+  lines.push(`@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  ${body.join('\n  ')}
+}`);
+  return lines.join('\n');
+}
+
 // ---- reduce: out[o] = reduce over r of x[o, r] ----
 
 export const REDUCE_META = { header: 0, shape: 1, strides: 3, offset: 5, rows: 6 };

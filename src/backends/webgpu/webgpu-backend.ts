@@ -10,7 +10,7 @@ import { BufferPool } from './pool.js';
 import { float16ToFloat32, float32ToFloat16 } from '../../tensor/float16.js';
 import {
   FLOAT_DIVISION_LIMIT, GATHER_META, MAP_META, MAX_RANK, REDUCE_META, SCATTER_META, SOFTMAX_META,
-  gatherKernel, mapKernel, reduceKernel, scatterAddKernel, softmaxKernel,
+  gatherKernel, mapKernel, mapVec4Eligible, mapVec4Kernel, reduceKernel, scatterAddKernel, softmaxKernel,
 } from './kernels.js';
 import { KernelRunner, layerNormBackward, layerNormForward } from './layernorm.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
@@ -206,9 +206,13 @@ export class WebGpuBackend implements Backend {
       rank: contiguous ? 1 : merged.shape.length,
       floatDivision: count < FLOAT_DIVISION_LIMIT,
     };
-    const layout = contiguous ? 'contiguous' : `rank${sig.rank}:${sig.floatDivision ? 'f32' : 'u32'}`;
+    // Four float32 elements per invocation where the count, the offsets and the expression allow.
+    const vec4 = contiguous && count % 4 === 0 && compute === 'float32' && sig.out === 'float32' && out.offset % 4 === 0 &&
+      views.every((v) => v.storage.dtype === 'float32' && v.offset % 4 === 0) && mapVec4Eligible(kernel);
+    let layout = contiguous ? 'contiguous' : `rank${sig.rank}:${sig.floatDivision ? 'f32' : 'u32'}`;
+    if (vec4) layout = 'vec4';
     const key = `map:${kernel.name}:${compute}:${sig.out}:${sig.inputs.join(',')}:${layout}`;
-    const pipeline = this.pipeline(key, () => mapKernel(sig, this.workgroupSize));
+    const pipeline = this.pipeline(key, () => (vec4 ? mapVec4Kernel(sig, this.workgroupSize) : mapKernel(sig, this.workgroupSize)));
     const u = this.mapUniforms.fill(0);
     const f = this.mapUniformFloats;
     u[0] = count;
@@ -231,7 +235,8 @@ export class WebGpuBackend implements Backend {
       u[MAP_META.offsets * 4 + k + 1] = v.offset;
       buffers.push((v.storage.data as Binding).buffer);
     });
-    this.dispatch(pipeline, u, buffers, this.grid(Math.ceil(count / this.workgroupSize)));
+    const invocations = vec4 ? count / 4 : count;
+    this.dispatch(pipeline, u, buffers, this.grid(Math.ceil(invocations / this.workgroupSize)));
   }
 
   reduce(op: ReduceOp, x: View, reducedDims: number, outDType: DType): Storage {
