@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   tokenizer.encode(prompt, '--prompt');
 
   const device = await initBackend(backend);
-  const model = buildModel(config.modelConfig);
+  const model = buildModel(config.modelConfig, device);
   await loadWeights(values.from, model, device);
   const text = await generate(model, tokenizer, { prompt, tokens, temperature, random: seedrandom.alea(`sample-${seed}`) });
   process.stdout.write(`${text}\n`);

@@ -203,7 +203,7 @@ async function prepareRun(settings: Settings): Promise<Run> {
 
   const device = await initBackend(settings.backend);
   fg.manualSeed(training.seed);
-  const model = buildModel(modelConfig);
+  const model = buildModel(modelConfig, device);
   const optimizer = new fg.optim.AdamW(parameterGroups(model, training.weightDecay), { lr: training.lr, betas: [0.9, 0.99] });
   const scheduler = new fg.optim.WarmupCosineLR(optimizer, { warmupSteps: training.warmupSteps, totalSteps: training.steps, minLr: training.lr / 10 });
   const run: Run = {

@@ -47,7 +47,7 @@ for (const device of BACKENDS) {
 
       fg.manualSeed(7);
       const config: ModelConfig = { model: 'gpt', vocabSize: vocabulary.length, context, dim: 32, layers: 1, heads: 2, dropout: 0 };
-      const model = new CharTransformer(config);
+      const model = new CharTransformer(config, device);
       for (const p of model.parameters()) expect(p.device).to.equal(device);
       const optimizer = new fg.optim.AdamW(model.parameters(), { lr: 1e-2, weightDecay: 0 });
       let first = NaN;
@@ -85,7 +85,7 @@ for (const device of BACKENDS) {
       };
 
       fg.manualSeed(11);
-      const model = new CharRecurrent({ model: 'lstm', vocabSize: symbols + 2, context: 2 * length + 1, dim: 48, layers: 1, heads: 1, dropout: 0 });
+      const model = new CharRecurrent({ model: 'lstm', vocabSize: symbols + 2, context: 2 * length + 1, dim: 48, layers: 1, heads: 1, dropout: 0 }, device);
       const optimizer = new fg.optim.Adam(model.parameters(), { lr: 2e-2 });
       for (let step = 0; step < 200; step++) {
         const { x, y } = makeBatch(32);

@@ -36,15 +36,17 @@ export class CharTransformer extends fg.nn.Module implements LanguageModel {
   norm: fg.nn.LayerNorm;
   head: fg.nn.Linear;
 
-  constructor(readonly config: ModelConfig) {
+  /** `device` is where the parameters live (the default device unless given). */
+  constructor(readonly config: ModelConfig, device?: fg.DeviceName) {
     super();
     const { vocabSize, context, dim, layers, heads, dropout } = config;
+    const on = { device };
     if (dim % heads !== 0) throw new Error(`the model dimension ${dim} must be divisible by the number of heads ${heads}`);
-    this.tokenEmbedding = new fg.nn.Embedding(vocabSize, dim);
-    this.positionEmbedding = new fg.nn.Embedding(context, dim);
-    this.blocks = new fg.nn.ModuleList(Array.from({ length: layers }, () => new fg.nn.TransformerBlock(dim, heads, { dropout })));
-    this.norm = new fg.nn.LayerNorm(dim);
-    this.head = new fg.nn.Linear(dim, vocabSize);
+    this.tokenEmbedding = new fg.nn.Embedding(vocabSize, dim, on);
+    this.positionEmbedding = new fg.nn.Embedding(context, dim, on);
+    this.blocks = new fg.nn.ModuleList(Array.from({ length: layers }, () => new fg.nn.TransformerBlock(dim, heads, { dropout, ...on })));
+    this.norm = new fg.nn.LayerNorm(dim, on);
+    this.head = new fg.nn.Linear(dim, vocabSize, on);
     initializeGpt(this);
   }
 
@@ -77,13 +79,15 @@ export class CharRecurrent extends fg.nn.Module implements LanguageModel {
   rnn: fg.nn.RNN | fg.nn.LSTM | fg.nn.GRU;
   head: fg.nn.Linear;
 
-  constructor(readonly config: ModelConfig) {
+  /** `device` is where the parameters live (the default device unless given). */
+  constructor(readonly config: ModelConfig, device?: fg.DeviceName) {
     super();
     const { vocabSize, dim, layers, dropout } = config;
+    const on = { device };
     if (config.model === 'gpt') throw new Error('CharRecurrent: use CharTransformer for gpt');
-    this.embedding = new fg.nn.Embedding(vocabSize, dim);
-    this.rnn = new RECURRENT[config.model](dim, dim, { numLayers: layers, batchFirst: true, dropout: layers > 1 ? dropout : 0 });
-    this.head = new fg.nn.Linear(dim, vocabSize);
+    this.embedding = new fg.nn.Embedding(vocabSize, dim, on);
+    this.rnn = new RECURRENT[config.model](dim, dim, { numLayers: layers, batchFirst: true, dropout: layers > 1 ? dropout : 0, ...on });
+    this.head = new fg.nn.Linear(dim, vocabSize, on);
   }
 
   forward(inputs: fg.Tensor): fg.Tensor {
@@ -99,8 +103,8 @@ export class CharRecurrent extends fg.nn.Module implements LanguageModel {
   }
 }
 
-export function buildModel(config: ModelConfig): LanguageModel {
-  return config.model === 'gpt' ? new CharTransformer(config) : new CharRecurrent(config);
+export function buildModel(config: ModelConfig, device?: fg.DeviceName): LanguageModel {
+  return config.model === 'gpt' ? new CharTransformer(config, device) : new CharRecurrent(config, device);
 }
 
 /** Counts the trainable values of a model. */
