@@ -6,7 +6,7 @@
 // fusegrad is faster. Results go to bench/results/<date>-<adapter>.json.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { create, globals } from 'webgpu';
@@ -18,6 +18,7 @@ import { loadTfjs, tfLayerNorm, tfjsGptStep } from './tfjs-baseline.js';
 import type { TfjsBaseline } from './tfjs-baseline.js';
 import { measure, measureInterleaved, median } from './timing.js';
 import type { Contender, TimingOptions } from './timing.js';
+import { writeDocsSection } from './docs.js';
 
 // TensorFlow.js finds WebGPU through navigator.gpu; fusegrad uses the same object when it is set.
 Object.assign(globalThis, globals);
@@ -437,22 +438,6 @@ function formatTargets(checks: TargetCheck[]): string {
   }).join('\n');
 }
 
-const DOCS_START = '<!-- bench:start -->';
-const DOCS_END = '<!-- bench:end -->';
-
-/** Replaces the generated suite section of docs/benchmarks.md and keeps everything else (the LayerNorm section too). */
-function writeDocs(report: string): void {
-  const path = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
-  const generated = `${DOCS_START}\n${report}\n${DOCS_END}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  if (text.includes(DOCS_START) && text.includes(DOCS_END)) {
-    text = text.slice(0, text.indexOf(DOCS_START)) + generated + text.slice(text.indexOf(DOCS_END) + DOCS_END.length);
-  } else {
-    text = `${text.trimEnd()}\n\n## Suite\n\n${generated}\n`;
-  }
-  mkdirSync(fileURLToPath(new URL('../docs/', import.meta.url)), { recursive: true });
-  writeFileSync(path, text);
-}
 
 const SECTIONS = ['matmul', 'memory', 'layernorm', 'training', 'dispatch'];
 
@@ -507,7 +492,7 @@ async function main(): Promise<void> {
   const file = `${resultsDir}${date.slice(0, 19).replace(/:/g, '-')}-${slug}.json`;
   writeFileSync(file, `${JSON.stringify({ date, adapter, machine, minutes, sections: [...only], rows, targets: checks }, null, 2)}\n`);
   log(`results written to ${file}`);
-  if (process.argv.includes('--docs')) writeDocs(report);
+  if (process.argv.includes('--docs')) writeDocsSection('bench', 'Suite', report);
 
   await fg.shutdown();
   // TensorFlow.js keeps its own device alive; exit explicitly so the process ends.

@@ -4,12 +4,12 @@
 // the LayerNorm section of docs/benchmarks.md. The bench suite calls benchLayerNorm().
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import * as fg from '../src/index.js';
 import type { Node } from '../src/autograd/node.js';
 import { getBackend } from '../src/runtime.js';
+import { writeDocsSection } from './docs.js';
 
 export interface LayerNormBenchOptions {
   rows?: number;
@@ -213,22 +213,6 @@ function describeMachine(): string {
   return `${model}, ${cpus().length} cores, adapter: ${getBackend().description}`;
 }
 
-const START = '<!-- layernorm-bench:start -->';
-const END = '<!-- layernorm-bench:end -->';
-
-/** Replaces the generated part of the LayerNorm section of docs/benchmarks.md, creating what is missing. */
-function writeDocs(report: string): void {
-  const path = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
-  const generated = `${START}\n${report}\n${END}`;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  if (text.includes(START) && text.includes(END)) {
-    text = text.slice(0, text.indexOf(START)) + generated + text.slice(text.indexOf(END) + END.length);
-  } else {
-    text = `${text.trimEnd()}\n\n## LayerNorm\n\n${generated}\n`;
-  }
-  mkdirSync(fileURLToPath(new URL('../docs/', import.meta.url)), { recursive: true });
-  writeFileSync(path, text);
-}
 
 async function main(): Promise<void> {
   await fg.init({ backend: 'webgpu' });
@@ -242,7 +226,7 @@ async function main(): Promise<void> {
     formatLayerNormResults(results),
   ].join('\n');
   console.log(report);
-  if (process.argv.includes('--write')) writeDocs(report);
+  if (process.argv.includes('--write')) writeDocsSection('layernorm-bench', 'LayerNorm', report);
   await fg.shutdown();
 }
 
