@@ -55,7 +55,7 @@ export async function init(options: InitOptions = {}): Promise<DeviceName> {
 export const HOW_TO_GET_WEBGPU =
   'To use WebGPU without a GPU on Debian or Ubuntu, run scripts/install-lavapipe.sh from the fusegrad package (it installs Mesa\'s lavapipe driver).';
 
-/** The name of the default backend, where new tensors go unless a device is given. */
+/** Returns the name of the default backend, where new tensors go unless a device is given. */
 export function backend(): DeviceName {
   return defaultDevice;
 }

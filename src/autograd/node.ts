@@ -6,7 +6,7 @@ import type { Tensor } from '../tensor/tensor.js';
 /** Maps the output's gradient to one gradient per input (null where an input needs none). */
 export type BackwardFn = (grad: Tensor, saved: Tensor[]) => (Tensor | null)[];
 
-/** Where an input's gradient goes: the node that produced it, or the leaf tensor that accumulates it. */
+/** The destination of an input's gradient: the node that produced the input, or the leaf tensor that accumulates it. */
 export interface Edge {
   node: Node | null;
   leaf: Tensor | null;
@@ -31,7 +31,7 @@ export class Node {
     this.savedVersions = saved.map((t) => t.version);
   }
 
-  /** The saved tensors, after checking that none was freed or changed in place since it was saved. */
+  /** Returns the saved tensors, after checking that none was freed or changed in place since it was saved. */
   saved(): Tensor[] {
     if (this.freed && this.savedVersions.length > 0) {
       throw new Error(

@@ -1,5 +1,5 @@
 // The contract between tensors and the two backends. A backend owns flat storages and runs a small
-// set of kernels over strided views of them; every differentiable op in src/ops is built from these.
+// set of kernels over strided views of them. Every differentiable op in src/ops is built from these kernels.
 
 import type { DType, TypedArray } from '../tensor/dtype.js';
 import type { Shape } from '../tensor/shape.js';
@@ -33,8 +33,8 @@ export interface View {
 }
 
 /**
- * An elementwise function, given once for both backends: `wgsl` is an expression in the inputs a, b, c
- * and the scalar parameters p0..p3, all of the compute type; `js` computes the same on numbers.
+ * An elementwise function, given once for both backends. `wgsl` is an expression in the inputs a, b, c
+ * and the scalar parameters p0..p3, all of the compute type, and `js` computes the same on numbers.
  * A predicate returns a boolean, which is stored as 0 or 1.
  */
 export interface MapKernel {

@@ -36,7 +36,7 @@ export async function toDevice(x: Tensor, device: DeviceName): Promise<Tensor> {
   return out;
 }
 
-/** A copy with its own storage, recorded so that gradients flow through it. */
+/** Copies x into its own storage, recorded so that gradients flow through the copy. */
 export function clone(x: Tensor): Tensor {
   checkTensor('clone', x);
   const out = empty(x.shape, x.dtype, x.device);

@@ -93,7 +93,7 @@ export function tensor(data: Data, options: FromDataOptions = {}): Tensor {
   return fromHost('tensor', values, shape, options, defaultDType(values, data));
 }
 
-/** A tensor of `shape` filled with `value`. */
+/** Creates a tensor of `shape` filled with `value`. */
 export function full(shape: readonly number[], value: number | boolean, options: TensorOptions = {}): Tensor {
   const checked = checkShape('full', shape);
   if (typeof value !== 'number' && typeof value !== 'boolean') throw new TypeError(`full: value must be a number, got ${typeof value}`);

@@ -3,7 +3,7 @@
 
 import type { Tensor } from '../tensor/tensor.js';
 
-/** How a sample input is filled: `normal` values, `positive` ones (for log, sqrt), or integer `index` values below `high`. */
+/** The fill of a sample input: `normal` values, `positive` ones (for log, sqrt), integer `index` values below `high`, and so on. */
 export type SampleKind = 'normal' | 'positive' | 'awayFromZero' | 'index' | 'bool' | 'distinct';
 
 export interface SampleArg {

@@ -23,7 +23,7 @@ export function copyInto(op: string, dst: Tensor, src: Tensor | number): void {
   }
 }
 
-/** A view of x with a new shape, strides and offset, recorded with its own backward. */
+/** Returns a view of x with a new shape, strides and offset, recorded with its own backward. */
 function makeView(op: string, x: Tensor, shape: Shape, strides: readonly number[], offset: number, backward: (g: Tensor) => Tensor): Tensor {
   const out = x.share(shape, strides, offset);
   return Tensor.record(op, [x], out, (g) => [backward(g)]);

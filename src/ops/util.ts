@@ -67,7 +67,7 @@ export function contiguousView(t: Tensor): View {
   return { storage: t.asView('view').storage, shape: t.shape, strides: contiguousStrides(t.shape), offset: 0 };
 }
 
-/** The view of `t` broadcast to `shape`: size-1 and missing leading dims get stride 0. */
+/** Returns the view of `t` broadcast to `shape`: size-1 and missing leading dims get stride 0. */
 export function broadcastView(op: string, t: Tensor, shape: Shape): View {
   const view = t.asView(op);
   const lead = shape.length - t.shape.length;

@@ -47,14 +47,14 @@ export class Tensor {
     return new Tensor(storage, [...shape], contiguousStrides(shape), 0, true);
   }
 
-  /** A second handle on the same storage: a view with its own shape, strides and offset. */
+  /** Creates a second handle on the same storage: a view with its own shape, strides and offset. */
   share(shape: Shape, strides: readonly number[], offset: number, tracked = true): Tensor {
     this.assertAlive('view');
     this.store.refs++;
     return new Tensor(this.store, [...shape], [...strides], offset, tracked);
   }
 
-  /** The handle a graph node keeps: outside every tidy() scope, released by the node. */
+  /** Creates the handle a graph node keeps, outside every tidy() scope and released by the node. */
   saveForBackward(): Tensor {
     return this.share(this.shape, this.strides, this.offset, false);
   }
@@ -100,7 +100,7 @@ export class Tensor {
     return isContiguous(this.shape, this.strides);
   }
 
-  /** The storage view that backends read, after checking the tensor is still alive. */
+  /** Returns the storage view that backends read, after checking the tensor is still alive. */
   asView(op: string): View {
     this.assertAlive(op);
     return { storage: this.store, shape: this.shape, strides: this.strides, offset: this.offset };
