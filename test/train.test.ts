@@ -242,6 +242,7 @@ describe('train CLI', function () {
       { name: 'unknown model', args: () => ['--model', 'foo'], message: /--model must be one of gpt, lstm, gru, rnn, got "foo"/ },
       { name: 'unknown option', args: () => ['--bogus'], message: /Unknown option '--bogus'/ },
       { name: 'missing option value', args: () => ['--lr'], message: /Option '--lr <value>' argument missing/ },
+      { name: 'negative number as a separate word', args: () => ['--steps', '-3'], message: /Option '--steps' argument is ambiguous\..*use '--steps=-XYZ'/ },
       { name: 'heads not dividing dim', args: () => ['--dim', '30', '--heads', '4'], message: /--dim 30 must be divisible by --heads 4/ },
       { name: 'zero learning rate', args: () => ['--lr', '0'], message: /--lr must be a number greater than 0, got "0"/ },
       { name: 'missing resume folder', args: () => ['--resume', join(dir, 'absent')], message: /--resume .*absent: the folder does not exist/ },

@@ -16,7 +16,8 @@ export function parseOptions(command: string, specs: OptionSpec, argv = process.
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
   } catch (error) {
-    throw new UsageError(`${(error as Error).message.split('\n')[0]}\nRun npm run ${command} -- --help for the options.`);
+    // Node's own hint (write --steps=-3 for a value that starts with a dash) follows on later lines, so keep them.
+    throw new UsageError(`${(error as Error).message.replace(/\n/g, ' ')}\nRun npm run ${command} -- --help for the options.`);
   }
 }
 
