@@ -8,6 +8,7 @@ import { getBackend } from '../runtime.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 import { K, mapOp } from '../ops/elementwise.js';
+import type { SgdOptions } from './sgd.js';
 
 function kernel(name: string, arity: number, wgsl: string, js: MapKernel['js']): MapKernel {
   return { name, arity, wgsl, js };
@@ -46,14 +47,8 @@ function replaceState(previous: Tensor | null, k: MapKernel, operands: readonly 
   return out;
 }
 
-export interface SgdHyper {
-  lr: number;
-  momentum: number;
-  dampening: number;
-  nesterov: boolean;
-  weightDecay: number;
-  maximize: boolean;
-}
+/** SGD's hyperparameters, the same fields as the optimizer's options. */
+export type SgdHyper = SgdOptions;
 
 export interface SgdSlot {
   param: Tensor;

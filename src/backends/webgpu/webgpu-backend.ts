@@ -19,7 +19,7 @@ import { coalesceDims } from './coalesce.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
 const UNIFORM_SLOT = UNIFORM_BINDING_SIZE;
-/** Dispatches recorded before the encoder is submitted even if nobody reads: bounds the uniform arena. */
+/** Dispatches recorded before the encoder is submitted even without a readback, which bounds the uniform arena. */
 const MAX_BATCH = 256;
 
 /** Bytes per element in a GPU buffer: bool takes a u32. */
@@ -361,7 +361,7 @@ export class WebGpuBackend implements Backend {
     return layerNormBackward(this.kernelRunner(), grad, x, width, weight, shiftedMean, rstd, withBias, options);
   }
 
-  /** The allocation, compilation and dispatch entry points that kernel families in other files use. */
+  /** Returns the allocation, compilation and dispatch entry points that kernel families in other files use. */
   private kernelRunner(): KernelRunner {
     const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
     return {
