@@ -19,6 +19,7 @@ import type { TfjsBaseline } from './tfjs-baseline.js';
 import { measure, measureInterleaved, median } from './timing.js';
 import type { Contender, TimingOptions } from './timing.js';
 import { writeDocsSection } from './docs.js';
+import { benchLayerNorm } from './layernorm.js';
 
 // TensorFlow.js finds WebGPU through navigator.gpu; fusegrad uses the same object when it is set.
 Object.assign(globalThis, globals);
@@ -209,33 +210,10 @@ async function benchMemoryBound(tfjs: TfjsBaseline | null, tfjsReason: string): 
 
 // ---- LayerNorm ----
 
-interface LayerNormBenchRow {
-  rows: number;
-  width: number;
-  copyMs: number;
-  fusedForwardMs: number;
-  fusedForwardBackwardMs: number;
-  composedForwardMs: number;
-  composedForwardBackwardMs: number;
-}
-
-/**
- * Runs bench/layernorm.ts's benchLayerNorm() where that file exists, plus the tfjs LayerNorm at the same
- * sizes. The specifier is a variable so that the type check passes without the file.
- */
+/** Runs bench/layernorm.ts's benchLayerNorm(), plus the tfjs LayerNorm at the same sizes. */
 async function benchLayerNormRows(tfjs: TfjsBaseline | null, tfjsReason: string): Promise<void> {
   log('LayerNorm');
-  const specifier = './layernorm.js';
-  let module: { benchLayerNorm?: (options: object) => Promise<LayerNormBenchRow[]> };
-  try {
-    module = await import(specifier);
-  } catch {
-    // HOOK: the LayerNorm benchmark lives in bench/layernorm.ts (benchLayerNorm); without it this section is empty.
-    log('  bench/layernorm.ts is missing; LayerNorm rows skipped');
-    return;
-  }
-  if (!module.benchLayerNorm) return;
-  const results = await module.benchLayerNorm({ rows: 4096, widths: [512, 1024], samples: 5, runsPerSample: 2 });
+  const results = await benchLayerNorm({ rows: 4096, widths: [512, 1024], samples: 5, runsPerSample: 2 });
   for (const r of results) {
     let tfForward: Baseline = { ms: null, skipped: tfjsReason };
     if (tfjs) {
