@@ -32,7 +32,7 @@ const METADATA_KEY = '__metadata__';
 export type Metadata = Record<string, string>;
 
 export interface DeserializeOptions {
-  /** Where the tensors go; the default device by default. */
+  /** The device that receives the tensors (the default device unless given). */
   device?: DeviceName;
 }
 

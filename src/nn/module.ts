@@ -59,7 +59,7 @@ export abstract class Module {
     for (const [, child] of this.namedChildren()) yield child;
   }
 
-  /** Every parameter with its dotted name, such as `blocks.0.attn.outProj.weight`, without duplicates. */
+  /** Lists every parameter with its dotted name, such as `blocks.0.attn.outProj.weight`, without duplicates. */
   namedParameters(prefix = '', seen = new Set<Tensor>()): [string, Tensor][] {
     const out: [string, Tensor][] = [];
     for (const [key, value] of ownEntries(this)) {
@@ -99,7 +99,7 @@ export abstract class Module {
     }
   }
 
-  /** The parameters by dotted name. The tensors are the live parameters, not copies. */
+  /** Returns the parameters by dotted name. The tensors are the live parameters, not copies. */
   stateDict(): StateDict {
     return Object.fromEntries(this.namedParameters());
   }
@@ -149,7 +149,7 @@ export abstract class Module {
   }
 }
 
-/** The fields of a module in declaration order, with the modules of an array field listed as `field.index`. */
+/** Lists the fields of a module in declaration order, with the modules of an array field listed as `field.index`. */
 function* ownEntries(module: Module): Generator<[string, unknown]> {
   for (const [key, value] of Object.entries(module)) {
     if (Array.isArray(value)) {

@@ -5,7 +5,7 @@ import { WebGpuBackend } from './webgpu-backend.js';
 
 export interface CreatedBackend {
   backend: Backend | null;
-  /** Why no backend was created, for the warning or the error. */
+  /** The reason no backend was created, for the warning or the error. */
   reason: string;
 }
 

@@ -22,7 +22,7 @@ export interface KernelRunner {
 /** Items (vec4s, or scalars for rows whose width is not a multiple of 4) that each GPU invocation aims to hold. */
 const ITEMS_PER_LANE = 4;
 /**
- * The most items an invocation keeps in registers. Wider rows stream from memory in two passes. Shader
+ * The maximum number of items an invocation keeps in registers. Wider rows stream from memory in two passes. Shader
  * compilers unroll the register loops, and on lavapipe 256 items already took seconds to compile.
  */
 const MAX_CACHED_ITEMS = 8;
@@ -43,7 +43,7 @@ export interface AdapterProfile {
   software: boolean;
 }
 
-/** How a row maps to invocations, chosen from the row width and the adapter. */
+/** The mapping of a row to invocations, chosen from the row width and the adapter. */
 export interface Mapping {
   /** Rows are read as vec4 (width and every offset a multiple of 4) or as scalars. */
   vec: boolean;
@@ -53,7 +53,7 @@ export interface Mapping {
   threads: number;
   /** Rows per workgroup: groupSize / threads. */
   rowsPerGroup: number;
-  /** Items each invocation holds in registers, or 0 when the row is too wide and is read twice instead. */
+  /** Items each invocation keeps in registers, or 0 when the row is too wide and is read twice instead. */
   cached: number;
   /** Row width in items. */
   items: number;
