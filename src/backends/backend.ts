@@ -77,6 +77,18 @@ export interface LayerNormKernelOptions {
   threadsPerRow?: number;
 }
 
+/** Activations that matmul can apply as it stores each sum (torch's gelu, exact or tanh form). */
+export type MatmulActivation = 'gelu' | 'geluTanh';
+
+/** Work that matmul fuses into its stores: out = activation(a @ b + bias). */
+export interface MatmulEpilogue {
+  /** A 1-D view of length n added to every row of the product. */
+  bias?: View;
+  activation?: MatmulActivation;
+  /** Receives a @ b + bias, the activation's input, contiguous like out; required with an activation. */
+  preActivation?: Storage;
+}
+
 export interface MemoryStats {
   /** Bytes held by live tensors (and the backend's scratch buffers). */
   liveBytes: number;
@@ -108,8 +120,11 @@ export interface Backend {
    * storage with the shape of the leading dims. argmax and argmin return int32 positions.
    */
   reduce(op: ReduceOp, x: View, reducedDims: number, outDType: DType): Storage;
-  /** Batched matmul: a is [...batch, m, k], b is [...batch, k, n] (batch dims already broadcast); out is contiguous. */
-  matmul(a: View, b: View): Storage;
+  /**
+   * Batched matmul: a is [...batch, m, k], b is [...batch, k, n] (batch dims already broadcast); out is
+   * contiguous. The epilogue, if given, adds a bias and applies an activation in the same pass.
+   */
+  matmul(a: View, b: View, epilogue?: MatmulEpilogue): Storage;
   /** Softmax or logSoftmax over the last dim of a view; the output is contiguous. */
   softmax(x: View, log: boolean): Storage;
   /** out[..., i, ...] = x[..., index[..., i, ...], ...] along `dim`; index has the output's shape. */

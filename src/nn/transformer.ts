@@ -10,6 +10,7 @@ import { Dropout } from './dropout.js';
 import { FactoryOptions } from './init.js';
 import { LayerNorm } from './layernorm.js';
 import { Linear } from './linear.js';
+import { linear } from '../ops/linear.js';
 import { Module } from './module.js';
 
 export interface TransformerBlockOptions extends FactoryOptions {
@@ -67,10 +68,23 @@ export class TransformerBlock extends Module {
     for (const t of [h1, attended, attnOut]) t.dispose();
 
     const h2 = this.ln2.forward(mid);
-    const mlpRaw = this.mlp.forward(h2);
+    const mlpRaw = this.mlpForward(h2);
     const mlpOut = this.residualDropout.forward(mlpRaw);
     const out = mid.add(mlpOut);
     for (const t of [mid, h2, mlpRaw, mlpOut]) t.dispose();
+    return out;
+  }
+
+  /**
+   * The MLP, with its first Linear and the GELU in one fused op while the layers are the ones the constructor
+   * made; a user who swapped a layer in this.mlp gets the plain Sequential forward.
+   */
+  private mlpForward(h: Tensor): Tensor {
+    const [fc1, act, fc2] = this.mlp;
+    if (this.mlp.length !== 3 || !(fc1 instanceof Linear) || !(act instanceof GELU) || !(fc2 instanceof Linear)) return this.mlp.forward(h);
+    const hidden = linear(h, fc1.weight, fc1.bias, act.approximate === 'tanh' ? 'geluTanh' : 'gelu');
+    const out = fc2.forward(hidden);
+    hidden.dispose();
     return out;
   }
 }

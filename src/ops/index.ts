@@ -4,6 +4,7 @@ export * from './elementwise.js';
 export * from './reduce.js';
 export * from './shape.js';
 export * from './matmul.js';
+export * from './linear.js';
 export * from './convert.js';
 export * from './creation.js';
 export * from './nn.js';

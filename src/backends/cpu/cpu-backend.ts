@@ -1,7 +1,10 @@
 // The CPU backend: plain TypeScript loops over typed arrays, in float64 or float32. It is the fallback
 // where no WebGPU adapter exists and the oracle that every WGSL kernel is tested against.
 
-import { Backend, LayerNormGrads, LayerNormOutputs, MapKernel, MemoryStats, ReduceOp, Storage, View } from '../backend.js';
+import erf from '@stdlib/math-base-special-erf';
+import {
+  Backend, LayerNormGrads, LayerNormOutputs, MapKernel, MatmulActivation, MatmulEpilogue, MemoryStats, ReduceOp, Storage, View,
+} from '../backend.js';
 import { DType, TypedArray, hostArray } from '../../tensor/dtype.js';
 import { Shape, numel } from '../../tensor/shape.js';
 import { roundToFloat16 } from '../../tensor/float16.js';
@@ -26,6 +29,12 @@ export function viewOffsets(view: Pick<View, 'shape' | 'strides' | 'offset'>): I
     }
   }
   return out;
+}
+
+/** The activations of matmul's epilogue, the same formulas as the elementwise gelu kernels. */
+function activate(activation: MatmulActivation, x: number): number {
+  if (activation === 'gelu') return x * 0.5 * (1 + erf(x * Math.SQRT1_2));
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
 }
 
 function store(dtype: DType, value: number | boolean): number {
@@ -126,7 +135,7 @@ export class CpuBackend implements Backend {
     return this.wrap(outDType, out);
   }
 
-  matmul(a: View, b: View): Storage {
+  matmul(a: View, b: View, epilogue: MatmulEpilogue = {}): Storage {
     const rank = a.shape.length;
     const m = a.shape[rank - 2];
     const k = a.shape[rank - 1];
@@ -141,6 +150,10 @@ export class CpuBackend implements Backend {
     const B = b.storage.data as TypedArray;
     const dtype = a.storage.dtype;
     const out = hostArray(dtype, batch * m * n);
+    const bias = epilogue.bias ? (epilogue.bias.storage.data as TypedArray) : null;
+    const [biasOffset, biasStride] = epilogue.bias ? [epilogue.bias.offset, epilogue.bias.strides[0]] : [0, 0];
+    if (epilogue.activation && !epilogue.preActivation) throw new Error('matmul: an activation needs a preActivation storage');
+    const pre = epilogue.activation ? (epilogue.preActivation?.data as TypedArray) : null;
     for (let t = 0; t < batch; t++) {
       for (let i = 0; i < m; i++) {
         for (let j = 0; j < n; j++) {
@@ -152,10 +165,16 @@ export class CpuBackend implements Backend {
             pa += aCol;
             pb += bRow;
           }
+          if (bias) acc += bias[biasOffset + j * biasStride];
+          if (pre) {
+            pre[(t * m + i) * n + j] = acc;
+            acc = activate(epilogue.activation as MatmulActivation, acc);
+          }
           out[(t * m + i) * n + j] = acc;
         }
       }
     }
+    if (pre && dtype === 'float16') pre.set(roundToFloat16(pre));
     return this.wrap(dtype, out);
   }
 

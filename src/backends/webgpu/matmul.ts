@@ -1,11 +1,27 @@
 // The matmul kernel family: out[b, i, j] = sum_k A[b, i, k] * B[b, k, j], read through strides so that
 // transposed operands and broadcast batch dims cost no copy.
 
+import type { MatmulActivation } from '../backend.js';
 import type { DType } from '../../tensor/dtype.js';
-import { META_ACCESS, storageType, usesF16 } from './wgsl.js';
+import { HELPERS, META_ACCESS, storageType, usesF16 } from './wgsl.js';
 
 /** Layout of the uniform rows: see the comment on matmulKernel. */
-export const MATMUL_META = { sizes: 0, strides: 1, offsets: 2, batchShape: 3, aBatch: 5, bBatch: 7, rows: 9 };
+export const MATMUL_META = { sizes: 0, strides: 1, offsets: 2, batchShape: 3, aBatch: 5, bBatch: 7, bias: 9, rows: 10 };
+
+/**
+ * What the kernel does to each sum before it stores it: add a bias along n, then apply an activation whose
+ * input is also stored (backward needs it). Fusing these saves one dispatch and one pass over the output each.
+ */
+export interface MatmulEpilogueKind {
+  bias: boolean;
+  activation: MatmulActivation | null;
+}
+
+/** The activations as WGSL expressions of v, the same formulas as the elementwise gelu kernels. */
+const ACTIVATION: Record<MatmulActivation, { expr: string; helper: string }> = {
+  gelu: { expr: 'v * 0.5 * (1.0 + erf_f32(v * 0.70710678118654752))', helper: 'erf' },
+  geluTanh: { expr: '0.5 * v * (1.0 + tanh_f32(0.7978845608028654 * (v + 0.044715 * v * v * v)))', helper: 'tanh' },
+};
 
 /**
  * How a kernel reads B: 'n4' loads four neighbouring columns as one vec4 (B's column stride is 1), and
@@ -58,18 +74,31 @@ export function matmulLoad(bStrides: readonly number[], bOffset: number): Matmul
  * are clamped on load and skipped on store. Workgroups that share a column strip run one after the
  * other (x is the row block), so that strip of B stays in cache.
  * uniforms.w[0] = (M, N, K, batchRank), w[1] = (A row, A col, B row, B col strides),
- * w[2] = (A offset, B offset, first batch), w[3..4] = batch shape, w[5..6] and w[7..8] = batch strides of A and B.
+ * w[2] = (A offset, B offset, first batch), w[3..4] = batch shape, w[5..6] and w[7..8] = batch strides of A and B,
+ * w[9] = (bias offset, bias stride). With an epilogue, out = act(sum + bias[col]) and pre = sum + bias[col].
  */
-export function matmulKernel(dtype: DType, load: MatmulLoad, tiling: MatmulTiling): string {
+export function matmulKernel(dtype: DType, load: MatmulLoad, tiling: MatmulTiling, epilogue: MatmulEpilogueKind = { bias: false, activation: null }): string {
   const s = storageType(dtype);
   const { lanes, rows } = tiling;
   const bType = load === 'strided' ? s : `vec4<${s}>`;
+  const act = epilogue.activation ? ACTIVATION[epilogue.activation] : null;
+  const bindings = [
+    epilogue.bias ? `@group(0) @binding(4) var<storage, read> Bias: array<${s}>;` : '',
+    act ? `@group(0) @binding(${epilogue.bias ? 5 : 4}) var<storage, read_write> pre: array<${s}>;` : '',
+  ].filter(Boolean).join('\n');
+  const store = [
+    `var v = acc[r][c];`,
+    epilogue.bias ? `v += f32(Bias[uniforms.w[${MATMUL_META.bias}].x + col * uniforms.w[${MATMUL_META.bias}].y]);` : '',
+    act ? `pre[outBase + row * N + col] = ${s}(v);` : '',
+    `out[outBase + row * N + col] = ${s}(${act ? act.expr : 'v'});`,
+  ].filter(Boolean).join('\n        ');
   return `${usesF16([dtype])}struct Uniforms { w: array<vec4<u32>, ${MATMUL_META.rows}> }
 @group(0) @binding(0) var<uniform> uniforms: Uniforms;
-${META_ACCESS}
+${META_ACCESS}${act ? HELPERS[act.helper] : ''}
 @group(0) @binding(1) var<storage, read_write> out: array<${s}>;
 @group(0) @binding(2) var<storage, read> A: array<${s}>;
 @group(0) @binding(3) var<storage, read> B: array<${bType}>;
+${bindings}
 
 @compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -102,7 +131,9 @@ ${loop(load, rows)}
     if (row >= M) { break; }
     for (var c = 0u; c < 4u; c++) {
       let col = col0 + c;
-      if (col < N) { out[outBase + row * N + col] = ${s}(acc[r][c]); }
+      if (col < N) {
+        ${store}
+      }
     }
   }
 }`;

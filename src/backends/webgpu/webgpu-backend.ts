@@ -1,7 +1,9 @@
 // The WebGPU backend: storages are GPU buffers, every op is a generated WGSL compute kernel, and
 // dispatches are recorded into one command encoder that is submitted in batches.
 
-import type { Backend, LayerNormGrads, LayerNormKernelOptions, LayerNormOutputs, MapKernel, MemoryStats, ReduceOp, View } from '../backend.js';
+import type {
+  Backend, LayerNormGrads, LayerNormKernelOptions, LayerNormOutputs, MapKernel, MatmulEpilogue, MemoryStats, ReduceOp, View,
+} from '../backend.js';
 import { Storage } from '../backend.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import { hostArray } from '../../tensor/dtype.js';
@@ -261,7 +263,7 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  matmul(a: View, b: View): Storage {
+  matmul(a: View, b: View, epilogue: MatmulEpilogue = {}): Storage {
     checkRank('matmul', a.shape);
     const rank = a.shape.length;
     const [m, k, n] = [a.shape[rank - 2], a.shape[rank - 1], b.shape[rank - 1]];
@@ -270,13 +272,21 @@ export class WebGpuBackend implements Backend {
     const dtype = a.storage.dtype;
     const out = this.allocate(dtype, batch * m * n);
     if (batch * m * n === 0) return out;
-    if (k === 0) {
+    const { bias, activation } = epilogue;
+    const pre = epilogue.preActivation;
+    if (activation && !pre) throw new Error('matmul: an activation needs a preActivation storage');
+    if (k === 0 && !bias && !activation) {
       this.map(FILL, [], dtype, { storage: out, shape: [batch * m * n], strides: [1], offset: 0 }, [0]);
       return out;
     }
     const load = matmulLoad(b.strides, b.offset);
     const tiling = matmulTiling(this.device.limits, m, n);
-    const pipeline = this.pipeline(`matmul:${dtype}:${load}:${tiling.lanes}x${tiling.rows}`, () => matmulKernel(dtype, load, tiling));
+    const kind = { bias: bias !== undefined, activation: activation ?? null };
+    const key = `matmul:${dtype}:${load}:${tiling.lanes}x${tiling.rows}:${kind.bias ? 'bias' : ''}:${kind.activation ?? ''}`;
+    const pipeline = this.pipeline(key, () => matmulKernel(dtype, load, tiling, kind));
+    const buffers = [this.buffer(out), this.buffer(a.storage), this.buffer(b.storage)];
+    if (bias) buffers.push(this.buffer(bias.storage));
+    if (pre) buffers.push(this.buffer(pre));
     const rowBlocks = Math.ceil(m / tiling.rows);
     const colBlocks = Math.ceil(n / (4 * tiling.lanes));
     if (rowBlocks > this.maxWorkgroupsPerDim || colBlocks > this.maxWorkgroupsPerDim) {
@@ -290,8 +300,9 @@ export class WebGpuBackend implements Backend {
       batchShape.forEach((d, i) => (u[MATMUL_META.batchShape * 4 + i] = d));
       a.strides.slice(0, rank - 2).forEach((s, i) => (u[MATMUL_META.aBatch * 4 + i] = s));
       b.strides.slice(0, rank - 2).forEach((s, i) => (u[MATMUL_META.bBatch * 4 + i] = s));
+      if (bias) u.set([bias.offset, bias.strides[0]], MATMUL_META.bias * 4);
       const grid: [number, number, number] = [rowBlocks, colBlocks, Math.min(batch - base, this.maxWorkgroupsPerDim)];
-      this.dispatch(pipeline, u, [this.buffer(out), this.buffer(a.storage), this.buffer(b.storage)], grid);
+      this.dispatch(pipeline, u, buffers, grid);
     }
     return out;
   }
