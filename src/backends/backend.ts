@@ -89,6 +89,14 @@ export interface MatmulEpilogue {
   preActivation?: Storage;
 }
 
+/** The outputs of a fused cross entropy forward: one value per row of logits in each storage, contiguous. */
+export interface CrossEntropyOutputs {
+  /** Row losses in the logits' dtype, 0 for rows whose target is ignoreIndex. */
+  loss: Storage;
+  /** Row logsumexp, log(sum_j exp(x_j)): float64 for float64 logits and float32 otherwise. */
+  lse: Storage;
+}
+
 export interface MemoryStats {
   /** Bytes held by live tensors (and the backend's scratch buffers). */
   liveBytes: number;
@@ -145,6 +153,19 @@ export interface Backend {
   layerNormBackward(
     grad: View, x: View, width: number, weight: View | null, shiftedMean: View, rstd: View, withBias: boolean, options?: LayerNormKernelOptions,
   ): LayerNormGrads;
+
+  /**
+   * Cross entropy over the rows of `logits` ([...rows, C], any strides) with int32 class indices `target`
+   * (a 1-D view, one per row): loss = (1 - s) * (lse - x_target) + s * (lse - mean_j x_j) with s the label
+   * smoothing, and 0 where target == ignoreIndex. Targets are assumed in range (the op checks them on the CPU).
+   */
+  crossEntropy(logits: View, target: View, ignoreIndex: number, labelSmoothing: number): CrossEntropyOutputs;
+  /**
+   * dx = grad_row * (exp(x - lse) - (1 - s) * onehot(target) - s / C) on rows whose target is not ignoreIndex,
+   * and 0 on the others. grad and lse are 1-D views with one value per row (grad's stride may be 0);
+   * dx is contiguous in the [...rows, C] order of `logits`.
+   */
+  crossEntropyBackward(grad: View, logits: View, target: View, lse: View, ignoreIndex: number, labelSmoothing: number): Storage;
 
   synchronize(): Promise<void>;
   memory(): MemoryStats;

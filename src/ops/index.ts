@@ -8,4 +8,5 @@ export * from './linear.js';
 export * from './convert.js';
 export * from './creation.js';
 export * from './nn.js';
+export * from './cross-entropy.js';
 export * from './layernorm.js';

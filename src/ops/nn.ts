@@ -5,13 +5,13 @@ import { isFloating } from '../tensor/dtype.js';
 import { formatShape, normalizeDim } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { rand } from './creation.js';
-import { K, gelu, mapOp, where } from './elementwise.js';
+import { K, gelu, mapOp } from './elementwise.js';
 import { arg, registerOp } from './registry.js';
 import { checkIndexRange, checkTensor, commonDevice } from './util.js';
 
 export { gelu };
 
-function checkFloat(op: string, x: Tensor): void {
+export function checkFloat(op: string, x: Tensor): void {
   checkTensor(op, x);
   if (!isFloating(x.dtype)) throw new TypeError(`${op}: expects a floating-point input, got ${x.dtype}; convert it with x.to('float32')`);
 }
@@ -86,7 +86,7 @@ function mul(a: Tensor, b: Tensor): Tensor {
   return a.mul(b);
 }
 
-function checkIndexDType(op: string, indices: Tensor, label: string): void {
+export function checkIndexDType(op: string, indices: Tensor, label: string): void {
   checkTensor(op, indices, label);
   if (indices.dtype !== 'int32') {
     throw new TypeError(`${op}: ${label} must be an int32 tensor of indices, got ${indices.dtype}; create it with { dtype: 'int32' } or convert it with .to('int32')`);
@@ -110,84 +110,11 @@ export function embedding(indices: Tensor, weight: Tensor): Tensor {
 
 export type Reduction = 'mean' | 'sum' | 'none';
 
-function checkReduction(op: string, reduction: unknown): Reduction {
+export function checkReduction(op: string, reduction: unknown): Reduction {
   if (reduction !== 'mean' && reduction !== 'sum' && reduction !== 'none') {
     throw new TypeError(`${op}: reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(reduction)}`);
   }
   return reduction;
-}
-
-export interface CrossEntropyOptions {
-  /** Targets equal to this contribute nothing, and 'mean' divides by the count of the others. */
-  ignoreIndex?: number;
-  reduction?: Reduction;
-  /** Mixes the one-hot target with the uniform distribution by this weight, as in torch. */
-  labelSmoothing?: number;
-}
-
-/**
- * Cross entropy between logits ([C], [N, C] or [N, C, d1, ...]) and int32 class indices ([], [N] or
- * [N, d1, ...]), as torch.nn.functional.cross_entropy with class-index targets.
- */
-export function crossEntropy(input: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  checkFloat('crossEntropy', input);
-  checkIndexDType('crossEntropy', target, 'target');
-  commonDevice('crossEntropy', [input, target]);
-  const ignoreIndex = options.ignoreIndex ?? -100;
-  const reduction = checkReduction('crossEntropy', options.reduction ?? 'mean');
-  const smoothing = options.labelSmoothing ?? 0;
-  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`crossEntropy: labelSmoothing must be between 0 and 1, got ${smoothing}`);
-  if (input.shape.length === 0) throw new Error('crossEntropy: input must have a class dim, got a 0-dim tensor');
-  const classDim = input.shape.length === 1 ? 0 : 1;
-  const expected = input.shape.filter((_, i) => i !== classDim);
-  if (target.shape.length !== expected.length || target.shape.some((d, i) => d !== expected[i])) {
-    throw new Error(`crossEntropy: target of shape ${formatShape(target.shape)} does not match input ${formatShape(input.shape)}; expected ${formatShape(expected)} of class indices`);
-  }
-  const classes = input.shape[classDim];
-  checkIndexRange('crossEntropy', target, classes, `${classes} classes`, 'target class', ignoreIndex);
-
-  // Move the class dim last and flatten to [M, C] rows.
-  const rank = input.shape.length;
-  const order = [...Array(rank).keys()].filter((d) => d !== classDim).concat(classDim);
-  const moved = classDim === rank - 1 ? input : input.permute(order);
-  const rows = moved.reshape([-1, classes]);
-  if (moved !== input) moved.dispose();
-  const logp = logSoftmax(rows, -1);
-  const flatTarget = target.reshape([-1, 1]);
-  const valid = mapOp('crossEntropy', K.ne, [flatTarget, ignoreIndex]);
-  const safeTarget = mapOp('crossEntropy', K.where, [valid, flatTarget, 0], { compute: 'int32' });
-  const picked = logp.gather(1, safeTarget);
-  let perRow = picked.neg();
-  if (smoothing > 0) {
-    const uniform = logp.mean(-1, true);
-    const mixed = perRow.mul(1 - smoothing).sub(uniform.mul(smoothing));
-    uniform.dispose();
-    perRow.dispose();
-    perRow = mixed;
-  }
-  const validF = valid.to(input.dtype);
-  const losses = perRow.mul(validF);
-  for (const t of [rows, logp, flatTarget, safeTarget, picked, perRow]) t.dispose();
-  valid.dispose();
-  let out: Tensor;
-  if (reduction === 'none') {
-    out = losses.reshape([...target.shape]);
-  } else if (reduction === 'sum') {
-    out = losses.sum();
-  } else {
-    // With every target ignored the mean is 0 / 0: NaN, as in PyTorch, but the gradients stay 0 instead
-    // of NaN, so a fully padded batch does not poison the parameters.
-    const total = losses.sum();
-    const count = validF.sum();
-    const safeCount = count.clamp(1);
-    const ratio = total.div(safeCount);
-    const none = count.eq(0);
-    out = where(none, NaN, ratio);
-    for (const t of [total, count, safeCount, ratio, none]) t.dispose();
-  }
-  losses.dispose();
-  validF.dispose();
-  return out;
 }
 
 /** Mean squared error between input and target, as torch.nn.functional.mse_loss. */
@@ -220,11 +147,6 @@ registerOp('logSoftmax', [
   { label: 'last dim', args: [arg([3, 7])], run: (x) => logSoftmax(x) },
   { label: 'middle dim', args: [arg([2, 5, 3])], run: (x) => logSoftmax(x, 1) },
   { label: 'many rows', args: [arg([260, 3])], run: (x) => logSoftmax(x, -1) },
-]);
-registerOp('crossEntropy', [
-  { label: 'mean', args: [arg([6, 5]), arg([6], 'index', { high: 5 })], run: (x, t) => crossEntropy(x, t) },
-  { label: 'label smoothing sum', args: [arg([4, 9]), arg([4], 'index', { high: 9 })], run: (x, t) => crossEntropy(x, t, { labelSmoothing: 0.1, reduction: 'sum' }) },
-  { label: 'spatial none', args: [arg([2, 4, 3]), arg([2, 3], 'index', { high: 4 })], run: (x, t) => crossEntropy(x, t, { reduction: 'none' }) },
 ]);
 registerOp('mseLoss', [{ label: 'mean', args: [arg([4, 5]), arg([4, 5])], run: (a, b) => mseLoss(a, b) }]);
 registerOp('embedding', [

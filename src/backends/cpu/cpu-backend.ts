@@ -9,6 +9,9 @@ import { DType, TypedArray, hostArray } from '../../tensor/dtype.js';
 import { Shape, numel } from '../../tensor/shape.js';
 import { roundToFloat16 } from '../../tensor/float16.js';
 import { layerNormBackwardCpu, layerNormCpu } from './layernorm.js';
+import type { CrossEntropyOutputs } from '../backend.js';
+import { crossEntropyBackwardCpu, crossEntropyCpu } from './cross-entropy.js';
+import { statsDType } from './layernorm.js';
 
 /** Returns the storage offset of every element of a view, in row-major order. */
 export function viewOffsets(view: Pick<View, 'shape' | 'strides' | 'offset'>): Int32Array {
@@ -260,6 +263,15 @@ export class CpuBackend implements Backend {
       dweight: result.dweight && this.wrap(dtype, result.dweight),
       dbias: result.dbias && this.wrap(dtype, result.dbias),
     };
+  }
+
+  crossEntropy(logits: View, target: View, ignoreIndex: number, labelSmoothing: number): CrossEntropyOutputs {
+    const result = crossEntropyCpu(logits, target, ignoreIndex, labelSmoothing);
+    return { loss: this.wrap(logits.storage.dtype, result.loss), lse: this.wrap(statsDType(logits.storage.dtype), result.lse) };
+  }
+
+  crossEntropyBackward(grad: View, logits: View, target: View, lse: View, ignoreIndex: number, labelSmoothing: number): Storage {
+    return this.wrap(logits.storage.dtype, crossEntropyBackwardCpu(grad, logits, target, lse, ignoreIndex, labelSmoothing));
   }
 
   async synchronize(): Promise<void> {}

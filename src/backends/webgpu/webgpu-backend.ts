@@ -15,6 +15,8 @@ import {
   gatherKernel, mapKernel, mapVec4Eligible, mapVec4Kernel, reduceKernel, scatterAddKernel, softmaxKernel,
 } from './kernels.js';
 import { KernelRunner, layerNormBackward, layerNormForward } from './layernorm.js';
+import type { CrossEntropyOutputs } from '../backend.js';
+import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
 import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
 import { coalesceDims } from './coalesce.js';
@@ -360,6 +362,14 @@ export class WebGpuBackend implements Backend {
     u.set([src.offset, index.offset], SCATTER_META.offsets * 4);
     this.dispatch(pipeline, u, [this.buffer(out), this.buffer(src.storage), this.buffer(index.storage)], this.grid(Math.ceil(count / this.workgroupSize)));
     return out;
+  }
+
+  crossEntropy(logits: View, target: View, ignoreIndex: number, labelSmoothing: number): CrossEntropyOutputs {
+    return crossEntropyForward(this.kernelRunner(), logits, target, ignoreIndex, labelSmoothing);
+  }
+
+  crossEntropyBackward(grad: View, logits: View, target: View, lse: View, ignoreIndex: number, labelSmoothing: number): Storage {
+    return crossEntropyBackward(this.kernelRunner(), grad, logits, target, lse, ignoreIndex, labelSmoothing);
   }
 
   layerNorm(x: View, width: number, weight: View | null, bias: View | null, eps: number, options?: LayerNormKernelOptions): LayerNormOutputs {
