@@ -19,6 +19,7 @@ import type { TfjsBaseline } from './tfjs-baseline.js';
 import { measure, measureInterleaved, median } from './timing.js';
 import type { Contender, TimingOptions } from './timing.js';
 import { writeDocsSection } from './docs.js';
+import { benchFusions } from './fusions.js';
 import { benchLayerNorm } from './layernorm.js';
 
 // TensorFlow.js finds WebGPU through navigator.gpu; fusegrad uses the same object when it is set.
@@ -31,7 +32,7 @@ interface Baseline {
   skipped?: string;
 }
 
-type BaselineName = 'tfjs' | 'copy' | 'cpu';
+type BaselineName = 'tfjs' | 'copy' | 'cpu' | 'unfused';
 
 interface Row {
   group: string;
@@ -208,6 +209,16 @@ async function benchMemoryBound(tfjs: TfjsBaseline | null, tfjsReason: string): 
   for (const t of [x, targets, xGrad]) t.dispose();
 }
 
+// ---- fusions ----
+
+/** Runs bench/fusions.ts: each fused op against the unfused ops it replaces. */
+async function benchFusionRows(): Promise<void> {
+  log('fusions');
+  for (const r of await benchFusions(log)) {
+    rows.push({ group: 'fusions', workload: r.workload, ms: r.fused.ms, throughput: r.throughput, baselines: { unfused: { ms: r.unfused.ms } } });
+  }
+}
+
 // ---- LayerNorm ----
 
 /** Runs bench/layernorm.ts's benchLayerNorm(), plus the tfjs LayerNorm at the same sizes. */
@@ -377,11 +388,11 @@ function cell(b: Baseline | undefined, ms: number): string {
 
 function formatTable(): string {
   const lines = [
-    '| workload | fusegrad WebGPU ms | throughput | TF.js WebGPU ms (ratio) | copy ms (ratio) | fusegrad CPU ms (ratio) |',
-    '|---|---|---|---|---|---|',
+    '| workload | fusegrad WebGPU ms | throughput | TF.js WebGPU ms (ratio) | copy ms (ratio) | fusegrad CPU ms (ratio) | unfused ms (ratio) |',
+    '|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${r.workload} | ${r.ms.toFixed(2)} | ${r.throughput} | ${cell(r.baselines.tfjs, r.ms)} | ${cell(r.baselines.copy, r.ms)} | ${cell(r.baselines.cpu, r.ms)} |`);
+    lines.push(`| ${r.workload} | ${r.ms.toFixed(2)} | ${r.throughput} | ${cell(r.baselines.tfjs, r.ms)} | ${cell(r.baselines.copy, r.ms)} | ${cell(r.baselines.cpu, r.ms)} | ${cell(r.baselines.unfused, r.ms)} |`);
   }
   return lines.join('\n');
 }
@@ -417,7 +428,7 @@ function formatTargets(checks: TargetCheck[]): string {
 }
 
 
-const SECTIONS = ['matmul', 'memory', 'layernorm', 'training', 'dispatch'];
+const SECTIONS = ['matmul', 'memory', 'layernorm', 'fusions', 'training', 'dispatch'];
 
 /** Returns the sections named by `--only a,b`, or all of them without the option. */
 function onlySections(): Set<string> {
@@ -442,6 +453,7 @@ async function main(): Promise<void> {
   if (only.has('matmul')) await benchMatmul(tfjs, reason);
   if (only.has('memory')) await benchMemoryBound(tfjs, reason);
   if (only.has('layernorm')) await benchLayerNormRows(tfjs, reason);
+  if (only.has('fusions')) await benchFusionRows();
   if (only.has('training')) await benchTraining(tfjs, reason);
   const dispatchMicros = only.has('dispatch') ? await benchDispatch(tfjs, reason) : NaN;
 

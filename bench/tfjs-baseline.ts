@@ -2,6 +2,7 @@
 // running the same workloads, including a GPT written in tfjs ops with the architecture of the example GPT.
 
 import type * as TF from '@tensorflow/tfjs';
+import { quietly } from '../src/backends/webgpu/quiet-wait.js';
 import type { ModelShape } from './models.js';
 
 type Tf = typeof TF;
@@ -43,7 +44,9 @@ export async function loadTfjs(): Promise<{ baseline: TfjsBaseline | null; reaso
     backend.ensureCommandEncoderReady();
     backend.endComputePassEncoder();
     backend.submitQueue();
-    await backend.device.queue.onSubmittedWorkDone();
+    // The same wait as fusegrad.synchronize(): the webgpu package's polling slowed, so that neither side
+    // spends a CPU core on it (see src/backends/webgpu/quiet-wait.ts).
+    await quietly(backend.device.queue.onSubmittedWorkDone());
   };
   return { baseline: { tf, sync }, reason: '' };
 }

@@ -5,6 +5,7 @@ import type {
   Backend, LayerNormGrads, LayerNormKernelOptions, LayerNormOutputs, MapKernel, MatmulEpilogue, MemoryStats, ReduceOp, View,
 } from '../backend.js';
 import { Storage } from '../backend.js';
+import { quietly } from './quiet-wait.js';
 import type { DType, TypedArray } from '../../tensor/dtype.js';
 import { hostArray } from '../../tensor/dtype.js';
 import { Shape, contiguousStrides, isContiguous, numel } from '../../tensor/shape.js';
@@ -162,7 +163,7 @@ export class WebGpuBackend implements Backend {
     }
     if (temporary) this.free(temporary);
     this.flush();
-    await staging.mapAsync(GPUMapMode.READ);
+    await quietly(staging.mapAsync(GPUMapMode.READ));
     this.throwRecordedErrors();
     const raw = staging.getMappedRange().slice(0);
     staging.unmap();
@@ -471,7 +472,7 @@ export class WebGpuBackend implements Backend {
 
   async synchronize(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
+    await quietly(this.device.queue.onSubmittedWorkDone());
     this.throwRecordedErrors();
   }
 
