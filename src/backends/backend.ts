@@ -97,6 +97,42 @@ export interface CrossEntropyOutputs {
   lse: Storage;
 }
 
+/** The hyperparameters of one Adam or AdamW step, as torch.optim.Adam and AdamW (1.13) name them. */
+export interface AdamStepOptions {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** True for AdamW: decay the parameter by lr * weightDecay instead of adding weightDecay * x to the gradient. */
+  decoupled: boolean;
+  amsgrad: boolean;
+  maximize: boolean;
+}
+
+/**
+ * One parameter of an Adam step. All views are contiguous (any offset), have one dtype and the same element
+ * count. param and the moments each have a storage of their own, and grad shares none of theirs.
+ */
+export interface AdamStepTarget {
+  param: View;
+  grad: View;
+  expAvg: View;
+  expAvgSq: View;
+  /** The running maximum of expAvgSq, required with amsgrad (zeros before the first step). */
+  maxExpAvgSq: View | null;
+  /** Steps taken so far, including this one: t in the bias corrections 1 - beta^t. */
+  step: number;
+}
+
+export interface AdamKernelOptions {
+  /**
+   * Parameters per WebGPU dispatch. The backend chooses it from the adapter's storage buffer limit; tests set
+   * a smaller value to reach the grouping of adapters with fewer storage buffers.
+   */
+  paramsPerDispatch?: number;
+}
+
 export interface MemoryStats {
   /** Bytes held by live tensors (and the backend's scratch buffers). */
   liveBytes: number;
@@ -166,6 +202,12 @@ export interface Backend {
    * dx is contiguous in the [...rows, C] order of `logits`.
    */
   crossEntropyBackward(grad: View, logits: View, target: View, lse: View, ignoreIndex: number, labelSmoothing: number): Storage;
+
+  /**
+   * Applies one Adam or AdamW step to every target in place: param, expAvg, expAvgSq and (with amsgrad)
+   * maxExpAvgSq are updated in their own storage, with the formulas of torch.optim.Adam and AdamW 1.13.
+   */
+  adamStep(targets: readonly AdamStepTarget[], options: AdamStepOptions, kernelOptions?: AdamKernelOptions): void;
 
   synchronize(): Promise<void>;
   memory(): MemoryStats;

@@ -1,9 +1,9 @@
 // The parameter updates of every optimizer, in one place: each function applies one step to a list of
-// parameters with fused elementwise kernels (one dispatch per formula line), on the parameters' device,
-// with no readback. A faster multi-parameter kernel can replace these functions without touching the
-// optimizer classes.
+// parameters on the parameters' device, with no readback. SGD runs fused elementwise kernels (one
+// dispatch per formula line); Adam runs the backend's adamStep, which updates many parameters per dispatch.
 
-import type { MapKernel } from '../backends/backend.js';
+import type { AdamStepOptions, AdamStepTarget, DeviceName, MapKernel } from '../backends/backend.js';
+import { zerosLike } from '../ops/creation.js';
 import { getBackend } from '../runtime.js';
 import { keep } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -14,19 +14,8 @@ function kernel(name: string, arity: number, wgsl: string, js: MapKernel['js']):
   return { name, arity, wgsl, js };
 }
 
-/**
- * The update kernels. Inputs are a, b, c; p0..p3 are scalar parameters. The L2 term `b + p2 * c` is
- * the gradient plus weightDecay times the parameter, as torch.optim.Adam adds it before the moments.
- */
+/** SGD's update kernels. Inputs are a, b, c; p0..p3 are scalar parameters. */
 const U = {
-  // m = beta1 * m + (1 - beta1) * (g + wd * x)
-  adamExpAvg: kernel('adamExpAvg', 3, 'p0 * a + p1 * (b + p2 * c)', (m, g, x, p) => p[0] * m + p[1] * (g + p[2] * x)),
-  // v = beta2 * v + (1 - beta2) * (g + wd * x)^2
-  adamExpAvgSq: kernel('adamExpAvgSq', 3, 'p0 * a + p1 * ((b + p2 * c) * (b + p2 * c))',
-    (v, g, x, p) => p[0] * v + p[1] * ((g + p[2] * x) * (g + p[2] * x))),
-  // x = x * decay - stepSize * m / (sqrt(v) / sqrt(biasCorrection2) + eps)
-  adamParam: kernel('adamParam', 3, 'a * p3 - p0 * (b / (sqrt(c) / p1 + p2))',
-    (x, m, v, p) => x * p[3] - p[0] * (m / (Math.sqrt(v) / p[1] + p[2]))),
   // buf = momentum * buf + (1 - dampening) * d
   linearCombination: kernel('linearCombination', 2, 'p0 * a + p1 * b', (a, b, _c, p) => p[0] * a + p[1] * b),
   // x = x - lr * (d + momentum * buf), the Nesterov step
@@ -88,17 +77,8 @@ function swap(current: Tensor, grad: Tensor, next: Tensor): Tensor {
   return next;
 }
 
-export interface AdamHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-  /** True for AdamW: decay the parameter by lr * weightDecay instead of adding weightDecay * x to the gradient. */
-  decoupled: boolean;
-  amsgrad: boolean;
-  maximize: boolean;
-}
+/** Adam's hyperparameters: the fields of Backend.adamStep's options. */
+export type AdamHyper = AdamStepOptions;
 
 export interface AdamSlot {
   param: Tensor;
@@ -107,34 +87,85 @@ export interface AdamSlot {
   step: number;
   expAvg: Tensor;
   expAvgSq: Tensor;
-  /** The running maximum of expAvgSq (amsgrad only). */
+  /** The running maximum of expAvgSq (amsgrad only); created at the first amsgrad step. */
   maxExpAvgSq: Tensor | null;
 }
 
 /**
  * Applies one Adam or AdamW step, as torch.optim.Adam and AdamW (1.13, single-tensor path) do:
  * m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  x = x - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps),
- * where Adam adds wd * x to g and AdamW first scales x by 1 - lr * wd. Replaces each slot's moment tensors.
+ * where Adam adds wd * x to g and AdamW first scales x by 1 - lr * wd. One Backend.adamStep call per device
+ * updates the parameters and the moment tensors in place, so a step allocates nothing once the state exists.
+ * NOTE: float16 parameters keep float16 moments, as torch does. A squared gradient below about 6e-8 is stored
+ * as 0, so that element's step becomes m / eps, and WebGPU may round such tiny values differently from the CPU.
  */
 export function adamUpdate(slots: AdamSlot[], h: AdamHyper): void {
-  const l2 = h.decoupled ? 0 : h.weightDecay;
-  const decay = h.decoupled ? 1 - h.lr * h.weightDecay : 1;
+  const op = h.decoupled ? 'AdamW.step' : 'Adam.step';
+  const temporaries: Tensor[] = [];
+  const copyBacks: [Tensor, Tensor][] = [];
+  const byDevice = new Map<DeviceName, AdamStepTarget[]>();
   for (const slot of slots) {
     const { param } = slot;
-    const grad = h.maximize ? mapOp('adam', K.neg, [slot.grad]) : slot.grad;
-    slot.expAvg = replaceState(slot.expAvg, U.adamExpAvg, [slot.expAvg, grad, param], [h.beta1, 1 - h.beta1, l2], param.dtype);
-    slot.expAvgSq = replaceState(slot.expAvgSq, U.adamExpAvgSq, [slot.expAvgSq, grad, param], [h.beta2, 1 - h.beta2, l2], param.dtype);
-    if (grad !== slot.grad) grad.dispose();
+    slot.expAvg = ownState(op, slot.expAvg, param, []);
+    slot.expAvgSq = ownState(op, slot.expAvgSq, param, [slot.expAvg]);
+    if (h.amsgrad) slot.maxExpAvgSq = ownState(op, slot.maxExpAvgSq ?? keep(zerosLike(param)), param, [slot.expAvg, slot.expAvgSq]);
 
-    let second = slot.expAvgSq;
-    if (h.amsgrad) {
-      slot.maxExpAvgSq = replaceState(slot.maxExpAvgSq, K.maximum, [slot.maxExpAvgSq ?? slot.expAvgSq, slot.expAvgSq], [], param.dtype);
-      second = slot.maxExpAvgSq;
+    // The kernels need contiguous views: a strided parameter is updated through a copy and written back.
+    let work = param;
+    if (!param.isContiguous()) {
+      work = contiguousCopy(param, param.dtype);
+      temporaries.push(work);
+      copyBacks.push([param, work]);
+    }
+    const states = [slot.expAvg, slot.expAvgSq, ...(h.amsgrad ? [slot.maxExpAvgSq!] : [])];
+    let grad = slot.grad;
+    if (!grad.isContiguous() || grad.dtype !== param.dtype || [work, ...states].some((t) => t.sharesStorage(grad))) {
+      grad = contiguousCopy(grad, param.dtype);
+      temporaries.push(grad);
     }
 
-    const biasCorrection1 = 1 - h.beta1 ** slot.step;
-    const biasCorrection2 = 1 - h.beta2 ** slot.step;
-    const stepSize = h.lr / biasCorrection1;
-    writeInPlace(param, U.adamParam, [param, slot.expAvg, second], [stepSize, Math.sqrt(biasCorrection2), h.eps, decay]);
+    const target: AdamStepTarget = {
+      param: work.asView('adam'),
+      grad: grad.asView('adam'),
+      expAvg: slot.expAvg.asView('adam'),
+      expAvgSq: slot.expAvgSq.asView('adam'),
+      maxExpAvgSq: h.amsgrad ? slot.maxExpAvgSq!.asView('adam') : null,
+      step: slot.step,
+    };
+    const list = byDevice.get(param.device) ?? [];
+    list.push(target);
+    byDevice.set(param.device, list);
   }
+
+  for (const [device, targets] of byDevice) getBackend(device).adamStep(targets, h);
+  for (const [param, work] of copyBacks) writeInPlace(param, K.identity, [work], []);
+  for (const slot of slots) {
+    slot.param.bumpVersion();
+    slot.expAvg.bumpVersion();
+    slot.expAvgSq.bumpVersion();
+    if (h.amsgrad) slot.maxExpAvgSq!.bumpVersion();
+  }
+  for (const t of temporaries) t.dispose();
+}
+
+/** Returns a contiguous copy of `t` in `dtype`, cut off from the graph. */
+function contiguousCopy(t: Tensor, dtype: Tensor['dtype']): Tensor {
+  return mapOp('adam', K.identity, [t], { compute: dtype });
+}
+
+/**
+ * Returns `state` when the kernels can update it in place: contiguous, in the parameter's dtype, and
+ * in a storage that neither the parameter nor `others` use. Otherwise it returns such a
+ * copy, kept outside every tidy() scope, and releases `state`.
+ */
+function ownState(op: string, state: Tensor, param: Tensor, others: Tensor[]): Tensor {
+  if (state.device !== param.device) {
+    throw new Error(`${op}: a state tensor is on '${state.device}' but its parameter is on '${param.device}'; restore state with loadStateDict(), which moves it`);
+  }
+  const usable = state.isContiguous() && state.dtype === param.dtype && state.numel === param.numel &&
+    !state.sharesStorage(param) && !others.some((t) => t.sharesStorage(state));
+  if (usable) return state;
+  const copy = keep(contiguousCopy(state, param.dtype));
+  state.dispose();
+  return copy;
 }

@@ -9,6 +9,8 @@ import { DType, TypedArray, hostArray } from '../../tensor/dtype.js';
 import { Shape, numel } from '../../tensor/shape.js';
 import { roundToFloat16 } from '../../tensor/float16.js';
 import { layerNormBackwardCpu, layerNormCpu } from './layernorm.js';
+import { adamStepCpu } from './adam.js';
+import type { AdamStepOptions, AdamStepTarget } from '../backend.js';
 import type { CrossEntropyOutputs } from '../backend.js';
 import { crossEntropyBackwardCpu, crossEntropyCpu } from './cross-entropy.js';
 import { statsDType } from './layernorm.js';
@@ -272,6 +274,10 @@ export class CpuBackend implements Backend {
 
   crossEntropyBackward(grad: View, logits: View, target: View, lse: View, ignoreIndex: number, labelSmoothing: number): Storage {
     return this.wrap(logits.storage.dtype, crossEntropyBackwardCpu(grad, logits, target, lse, ignoreIndex, labelSmoothing));
+  }
+
+  adamStep(targets: readonly AdamStepTarget[], options: AdamStepOptions): void {
+    adamStepCpu(targets, options);
   }
 
   async synchronize(): Promise<void> {}

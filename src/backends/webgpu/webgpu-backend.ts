@@ -21,6 +21,8 @@ import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
 import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
 import { coalesceDims } from './coalesce.js';
+import { adamStepWebGpu } from './optim.js';
+import type { AdamKernelOptions, AdamStepOptions, AdamStepTarget } from '../backend.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
 const UNIFORM_SLOT = UNIFORM_BINDING_SIZE;
@@ -58,6 +60,8 @@ export class WebGpuBackend implements Backend {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
+  /** Compute dispatches recorded since the backend started, for tests and benchmarks that count them. */
+  dispatchCount = 0;
   /** Buffers freed since the last submit: a queue write into one of them must wait for that submit. */
   private freedThisBatch = new Set<GPUBuffer>();
   private scratchBytes = UNIFORM_SLOT * MAX_BATCH;
@@ -383,6 +387,10 @@ export class WebGpuBackend implements Backend {
     return layerNormBackward(this.kernelRunner(), grad, x, width, weight, shiftedMean, rstd, withBias, options);
   }
 
+  adamStep(targets: readonly AdamStepTarget[], options: AdamStepOptions, kernelOptions?: AdamKernelOptions): void {
+    adamStepWebGpu(this.kernelRunner(), this.device.limits.maxStorageBuffersPerShaderStage, targets, options, kernelOptions);
+  }
+
   /** Returns the allocation, compilation and dispatch entry points that kernel families in other files use. */
   private kernelRunner(): KernelRunner {
     const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
@@ -441,6 +449,7 @@ export class WebGpuBackend implements Backend {
     }
     if (this.dispatches === MAX_BATCH) this.flush();
     const slot = this.dispatches++;
+    this.dispatchCount++;
     this.uniformWords.set(uniforms, (slot * UNIFORM_SLOT) / 4);
     // Cached by buffers: the uniforms of this dispatch are selected by the dynamic offset below.
     const bindGroup = this.bindGroups.get(this.layouts.get(pipeline)!, this.uniformBuffer, buffers);
