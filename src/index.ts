@@ -37,3 +37,5 @@ export * as optim from './optim/index.js';
 export * as io from './io/index.js';
 export { save, load, loadOptimizerState } from './io/checkpoint.js';
 export type { SaveOptions, LoadOptions } from './io/checkpoint.js';
+export { scaledMaskedSoftmax } from './ops/attention-softmax.js';
+export type { ScaledMaskedSoftmaxOptions } from './ops/attention-softmax.js';

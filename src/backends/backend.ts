@@ -133,6 +133,15 @@ export interface AdamKernelOptions {
   paramsPerDispatch?: number;
 }
 
+/** The fused input transform of scaledMaskedSoftmax: softmax(scale * x + masks) along the last dim. */
+export interface ScaledMaskedSoftmaxOptions {
+  scale: number;
+  /** Masks key j > query i, where i is the row's index along the second-to-last dim and j the column. */
+  causal: boolean;
+  /** At most two masks, each a view expanded to x's shape: bool (true sets -inf) or floating point (added). */
+  masks: readonly View[];
+}
+
 export interface MemoryStats {
   /** Bytes held by live tensors (and the backend's scratch buffers). */
   liveBytes: number;
@@ -171,6 +180,13 @@ export interface Backend {
   matmul(a: View, b: View, epilogue?: MatmulEpilogue): Storage;
   /** Softmax or logSoftmax over the last dim of a view; the output is contiguous. */
   softmax(x: View, log: boolean): Storage;
+  /** softmax(scale * x + masks) over the last dim of a view, in one kernel; the output is contiguous. */
+  scaledMaskedSoftmax(x: View, options: ScaledMaskedSoftmaxOptions): Storage;
+  /**
+   * The gradient of a softmax from its output y over the last dim: dx = scale * y * (g - sum(g * y)), or
+   * dx = g - exp(y) * sum(g) when y is a logSoftmax output (`log`, which ignores scale). One kernel; dx is contiguous.
+   */
+  softmaxBackward(y: View, grad: View, scale: number, log: boolean): Storage;
   /** out[..., i, ...] = x[..., index[..., i, ...], ...] along `dim`; index has the output's shape. */
   gather(x: View, dim: number, index: View): Storage;
   /** The reverse of gather: out (of `shape`) sums src over equal indices along `dim`, in a fixed order. */

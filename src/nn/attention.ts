@@ -1,8 +1,9 @@
 // Multi-head attention with torch.nn.MultiheadAttention's parameters, masks and return values.
 
-import { arange, zeros } from '../ops/creation.js';
+import { scaledMaskedSoftmax } from '../ops/attention-softmax.js';
+import { zeros } from '../ops/creation.js';
 import { matmul } from '../ops/matmul.js';
-import { dropout, softmax } from '../ops/nn.js';
+import { dropout } from '../ops/nn.js';
 import { checkTensor } from '../ops/util.js';
 import { isFloating } from '../tensor/dtype.js';
 import { formatShape } from '../tensor/shape.js';
@@ -88,15 +89,14 @@ export class MultiheadAttention extends Module {
     const [q, k, v] = this.project(inputs[0], inputs[1], inputs[2], query === key, key === value);
     if (!batched) inputs.forEach((t) => t.dispose());
 
-    // scores [N, h, L, S] = (q / sqrt(d)) k^T
-    const qScaled = q.mul(1 / Math.sqrt(this.headDim));
+    // scores [N, h, L, S] = q k^T. The scale 1 / sqrt(d), the masks and the softmax then run as one kernel,
+    // which takes the causal mask from indices and reads the masks broadcast, so no [N, h, L, S] mask is built.
     const kt = k.transpose(-1, -2);
-    let scores = matmul(qScaled, kt);
-    for (const t of [q, qScaled, kt, k]) t.dispose();
-    scores = this.applyMasks(scores, options, batch, batched, targetLength, sourceLength);
-
-    let weights = softmax(scores, -1);
-    scores.dispose();
+    const scores = matmul(q, kt);
+    for (const t of [q, kt, k]) t.dispose();
+    const masks = this.shapeMasks(options, batch, batched, targetLength, sourceLength);
+    let weights = scaledMaskedSoftmax(scores, { scale: 1 / Math.sqrt(this.headDim), causal: options.isCausal ?? false, mask: masks });
+    for (const t of [scores, ...masks]) t.dispose();
     if (this.training && this.dropout > 0) {
       const dropped = dropout(weights, this.dropout, true);
       weights.dispose();
@@ -182,18 +182,18 @@ export class MultiheadAttention extends Module {
     return parts;
   }
 
-  /** Applies attnMask, the causal mask and keyPaddingMask to scores [N, h, L, S]; returns the new scores. */
-  private applyMasks(scores: Tensor, options: AttentionOptions, batch: number, batched: boolean, L: number, S: number): Tensor {
+  /**
+   * Checks attnMask and keyPaddingMask and returns them as new handles that broadcast to the scores [N, h, L, S]:
+   * attnMask as [L, S] or [N, h, L, S], keyPaddingMask as [N, 1, 1, S].
+   */
+  private shapeMasks(options: AttentionOptions, batch: number, batched: boolean, L: number, S: number): Tensor[] {
     const op = 'MultiheadAttention';
-    let out = scores;
-    const apply = (mask: Tensor, name: string): void => {
-      let next: Tensor;
-      if (mask.dtype === 'bool') next = out.maskedFill(mask, -Infinity);
-      else if (isFloating(mask.dtype)) next = out.add(mask);
-      else throw new TypeError(`${op}: ${name} must be bool (true = masked) or floating point (added to the scores), got ${mask.dtype}`);
-      out.dispose();
-      out = next;
+    const checkDType = (mask: Tensor, name: string): void => {
+      if (mask.dtype !== 'bool' && !isFloating(mask.dtype)) {
+        throw new TypeError(`${op}: ${name} must be bool (true = masked) or floating point (added to the scores), got ${mask.dtype}`);
+      }
     };
+    const masks: Tensor[] = [];
 
     if (options.attnMask) {
       const mask = checkTensor(op, options.attnMask, 'attnMask');
@@ -203,14 +203,8 @@ export class MultiheadAttention extends Module {
       if (!fits(flat) && !fits(perHead)) {
         throw new Error(`${op}: attnMask must have shape ${formatShape(flat)} or ${formatShape(perHead)}, got ${formatShape(mask.shape)}`);
       }
-      const shaped = mask.ndim === 3 ? mask.reshape([batch, this.numHeads, L, S]) : mask;
-      apply(shaped, 'attnMask');
-      if (shaped !== mask) shaped.dispose();
-    }
-    if (options.isCausal) {
-      const causal = causalMask(L, S, scores.device);
-      apply(causal, 'the causal mask');
-      causal.dispose();
+      checkDType(mask, 'attnMask');
+      masks.push(mask.reshape(mask.ndim === 3 ? [batch, this.numHeads, L, S] : flat));
     }
     if (options.keyPaddingMask) {
       const mask = checkTensor(op, options.keyPaddingMask, 'keyPaddingMask');
@@ -218,11 +212,10 @@ export class MultiheadAttention extends Module {
       if (mask.shape.length !== expected.length || mask.shape.some((d, i) => d !== expected[i])) {
         throw new Error(`${op}: keyPaddingMask must have shape ${formatShape(expected)} (${batched ? 'batch, ' : ''}source length), got ${formatShape(mask.shape)}`);
       }
-      const shaped = mask.reshape([batch, 1, 1, S]);
-      apply(shaped, 'keyPaddingMask');
-      shaped.dispose();
+      checkDType(mask, 'keyPaddingMask');
+      masks.push(mask.reshape([batch, 1, 1, S]));
     }
-    return out;
+    return masks;
   }
 
   private attentionWeights(weights: Tensor, options: AttentionOptions, batched: boolean): Tensor | null {
@@ -233,14 +226,4 @@ export class MultiheadAttention extends Module {
     if (perQuery !== weights) perQuery.dispose();
     return out;
   }
-}
-
-/** mask[i][j] = j > i over [L, S]: true where key j comes after query i. */
-export function causalMask(L: number, S: number, device: Tensor['device']): Tensor {
-  const queries = arange(0, L, 1, { device });
-  const keys = arange(0, S, 1, { device });
-  const column = queries.unsqueeze(1);
-  const mask = keys.gt(column);
-  for (const t of [queries, keys, column]) t.dispose();
-  return mask;
 }

@@ -10,3 +10,4 @@ export * from './creation.js';
 export * from './nn.js';
 export * from './cross-entropy.js';
 export * from './layernorm.js';
+export * from './attention-softmax.js';

@@ -4,6 +4,7 @@ import { getBackend } from '../runtime.js';
 import { isFloating } from '../tensor/dtype.js';
 import { formatShape, normalizeDim } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
+import { softmaxGrad } from './attention-softmax.js';
 import { rand } from './creation.js';
 import { K, gelu, mapOp } from './elementwise.js';
 import { arg, registerOp } from './registry.js';
@@ -39,15 +40,8 @@ export function softmax(x: Tensor, dim = -1): Tensor {
   checkFloat('softmax', x);
   const y = softmaxRaw('softmax', x, dim, false);
   const d = x.shape.length === 0 ? 0 : normalizeDim('softmax', dim, x.shape.length);
-  // dx = y * (g - sum(g * y))
-  return Tensor.record('softmax', [x], y, (g, [out]) => {
-    const gy = mapOp('softmax', K.mul, [g, out]);
-    const total = gy.sum(x.shape.length === 0 ? [] : d, true);
-    const centered = mapOp('softmax', K.sub, [g, total]);
-    const dx = mapOp('softmax', K.mul, [out, centered]);
-    for (const t of [gy, total, centered]) t.dispose();
-    return [dx];
-  }, [y]);
+  // dx = y * (g - sum(g * y)), one kernel
+  return Tensor.record('softmax', [x], y, (g, [out]) => [softmaxGrad(out, g, d, 1, false)], [y]);
 }
 
 /** log(softmax(x)) along `dim`, computed as x - max - log(sum exp(x - max)) so it stays finite. */
@@ -55,15 +49,8 @@ export function logSoftmax(x: Tensor, dim = -1): Tensor {
   checkFloat('logSoftmax', x);
   const y = softmaxRaw('logSoftmax', x, dim, true);
   const d = x.shape.length === 0 ? 0 : normalizeDim('logSoftmax', dim, x.shape.length);
-  // dx = g - softmax * sum(g)
-  return Tensor.record('logSoftmax', [x], y, (g, [out]) => {
-    const total = g.sum(x.shape.length === 0 ? [] : d, true);
-    const p = out.exp();
-    const scaled = mapOp('logSoftmax', K.mul, [p, total]);
-    const dx = mapOp('logSoftmax', K.sub, [g, scaled]);
-    for (const t of [total, p, scaled]) t.dispose();
-    return [dx];
-  }, [y]);
+  // dx = g - softmax * sum(g), one kernel
+  return Tensor.record('logSoftmax', [x], y, (g, [out]) => [softmaxGrad(out, g, d, 1, true)], [y]);
 }
 
 /** Zeroes each element with probability p and scales the rest by 1 / (1 - p), from the seeded generator. */

@@ -3,7 +3,7 @@
 
 import erf from '@stdlib/math-base-special-erf';
 import {
-  Backend, LayerNormGrads, LayerNormOutputs, MapKernel, MatmulActivation, MatmulEpilogue, MemoryStats, ReduceOp, Storage, View,
+  Backend, LayerNormGrads, LayerNormOutputs, MapKernel, MatmulActivation, MatmulEpilogue, MemoryStats, ReduceOp, ScaledMaskedSoftmaxOptions, Storage, View,
 } from '../backend.js';
 import { DType, TypedArray, hostArray } from '../../tensor/dtype.js';
 import { Shape, numel } from '../../tensor/shape.js';
@@ -14,6 +14,7 @@ import type { AdamStepOptions, AdamStepTarget } from '../backend.js';
 import type { CrossEntropyOutputs } from '../backend.js';
 import { crossEntropyBackwardCpu, crossEntropyCpu } from './cross-entropy.js';
 import { statsDType } from './layernorm.js';
+import { scaledMaskedSoftmaxCpu, softmaxBackwardCpu } from './softmax.js';
 
 /** Returns the storage offset of every element of a view, in row-major order. */
 export function viewOffsets(view: Pick<View, 'shape' | 'strides' | 'offset'>): Int32Array {
@@ -201,6 +202,14 @@ export class CpuBackend implements Backend {
       }
     }
     return this.wrap(x.storage.dtype, out);
+  }
+
+  scaledMaskedSoftmax(x: View, options: ScaledMaskedSoftmaxOptions): Storage {
+    return this.wrap(x.storage.dtype, scaledMaskedSoftmaxCpu(x, options));
+  }
+
+  softmaxBackward(y: View, grad: View, scale: number, log: boolean): Storage {
+    return this.wrap(y.storage.dtype, softmaxBackwardCpu(y, grad, scale, log));
   }
 
   gather(x: View, dim: number, index: View): Storage {

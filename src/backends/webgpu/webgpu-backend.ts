@@ -2,7 +2,7 @@
 // dispatches are recorded into one command encoder that is submitted in batches.
 
 import type {
-  Backend, LayerNormGrads, LayerNormKernelOptions, LayerNormOutputs, MapKernel, MatmulEpilogue, MemoryStats, ReduceOp, View,
+  Backend, LayerNormGrads, LayerNormKernelOptions, LayerNormOutputs, MapKernel, MatmulEpilogue, MemoryStats, ReduceOp, ScaledMaskedSoftmaxOptions, View,
 } from '../backend.js';
 import { Storage } from '../backend.js';
 import { quietly } from './quiet-wait.js';
@@ -18,6 +18,7 @@ import {
 import { KernelRunner, layerNormBackward, layerNormForward } from './layernorm.js';
 import type { CrossEntropyOutputs } from '../backend.js';
 import { crossEntropyBackward, crossEntropyForward } from './cross-entropy.js';
+import { scaledMaskedSoftmaxForward, softmaxBackward } from './softmax.js';
 import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js';
 import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
 import { coalesceDims } from './coalesce.js';
@@ -332,6 +333,14 @@ export class WebGpuBackend implements Backend {
     const groups = perInvocation ? Math.ceil(rows / this.workgroupSize) : rows;
     this.dispatch(pipeline, u, [this.buffer(out), this.buffer(x.storage)], this.grid(groups));
     return out;
+  }
+
+  scaledMaskedSoftmax(x: View, options: ScaledMaskedSoftmaxOptions): Storage {
+    return scaledMaskedSoftmaxForward(this.kernelRunner(), x, options);
+  }
+
+  softmaxBackward(y: View, grad: View, scale: number, log: boolean): Storage {
+    return softmaxBackward(this.kernelRunner(), y, grad, scale, log);
   }
 
   gather(x: View, dim: number, index: View): Storage {
