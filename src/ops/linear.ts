@@ -10,7 +10,7 @@ import { K, mapOp } from './elementwise.js';
 import { arg, registerOp } from './registry.js';
 import { checkTensor, commonDevice } from './util.js';
 
-/** What linear applies after the bias: nothing, or GELU in its exact or tanh form. */
+/** The activation that linear applies after the bias: none, or GELU in its exact or tanh form. */
 export type LinearActivation = 'none' | MatmulActivation;
 
 const ACTIVATION_BACKWARD = { gelu: K.geluBackward, geluTanh: K.geluTanhBackward };
