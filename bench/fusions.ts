@@ -1,9 +1,10 @@
 // The fused ops, each timed in the same run against the same computation written with the unfused public
-// ops that it replaces, so the ratio is what the fusion saves. Sizes are those of a GPT training step of
-// batch 32 x context 64 (2048 rows).
+// ops that it replaces, so the ratio is what the fusion saves. Sizes follow a GPT training step of batch
+// 32 x context 64 (2048 rows), except cross entropy, which uses the [4096, 512] of the memory-bound rows.
 
 import * as fg from '../src/index.js';
 import { linear } from '../src/ops/linear.js';
+import { GPT_SHAPE, Gpt } from './models.js';
 import { measureInterleaved } from './timing.js';
 import type { Timing, TimingOptions } from './timing.js';
 
@@ -69,7 +70,7 @@ function linearGelu(backward: boolean): FusionCase {
   };
 }
 
-/** Builds cross entropy over [4096, 512] logits, forward + backward; the unfused version is logSoftmax, gather and mean. */
+/** Builds cross entropy over [4096, 512] logits, forward + backward. The unfused version is logSoftmax, gather and mean. */
 function crossEntropy(): FusionCase {
   const [rows, classes] = [4096, 512];
   const x = fg.randn([rows, classes], { requiresGrad: true });
@@ -84,11 +85,68 @@ function crossEntropy(): FusionCase {
   };
 }
 
+/** Builds attention's softmax(scores / sqrt(16) with a causal mask) over [32, 4, 64, 64], forward + backward. */
+function attentionSoftmax(): FusionCase {
+  const shape = [32, 4, 64, 64];
+  const scale = 1 / Math.sqrt(16);
+  const scores = fg.randn(shape, { requiresGrad: true });
+  const keys = fg.arange(0, 64).reshape([1, 64]);
+  const queries = fg.arange(0, 64).reshape([64, 1]);
+  const future = keys.gt(queries);
+  const elements = shape.reduce((a, b) => a * b, 1);
+  return {
+    workload: 'attention scale + causal mask + softmax [32, 4, 64, 64], forward + backward',
+    throughput: gbps(8 * elements),
+    fused: () => backwardAndClear(() => fg.scaledMaskedSoftmax(scores, { scale, causal: true }), [scores]),
+    unfused: () => backwardAndClear(() => fg.nn.functional.softmax(scores.mul(scale).maskedFill(future, -Infinity), -1), [scores]),
+    dispose: () => [scores, keys, queries, future].forEach((t) => t.dispose()),
+  };
+}
+
+/**
+ * Builds one AdamW step over the benchmark GPT's parameters (30 tensors). The unfused version is torch 1.13's
+ * single-tensor AdamW loop written with in-place public ops; the fused one is fusegrad's optimizer.
+ */
+function adamW(): FusionCase {
+  fg.manualSeed(0);
+  const model = new Gpt(GPT_SHAPE);
+  const params = model.parameters();
+  for (const p of params) p.grad = fg.randn(p.shape).mul(0.01);
+  const [lr, beta1, beta2, eps, weightDecay] = [1e-3, 0.9, 0.999, 1e-8, 0.01];
+  const optimizer = new fg.optim.AdamW(params, { lr, betas: [beta1, beta2], eps, weightDecay });
+  const moments = params.map((p) => [fg.zerosLike(p), fg.zerosLike(p)]);
+  let step = 0;
+  const unfused = () => fg.noGrad(() => fg.tidy(() => {
+    step++;
+    const stepSize = lr / (1 - beta1 ** step);
+    const root = Math.sqrt(1 - beta2 ** step);
+    params.forEach((p, i) => {
+      const [m, v] = moments[i];
+      const g = p.grad!;
+      p.mul_(1 - lr * weightDecay);
+      m.mul_(beta1).add_(g, 1 - beta1);
+      v.mul_(beta2).add_(g.mul(g), 1 - beta2);
+      p.sub_(m.div(v.sqrt().div(root).add(eps)).mul(stepSize));
+    });
+  }));
+  const elements = params.reduce((sum, p) => sum + p.numel, 0);
+  return {
+    workload: `AdamW step over ${params.length} parameters (${elements} elements)`,
+    throughput: gbps(4 * 7 * elements),
+    fused: () => optimizer.step(),
+    unfused,
+    dispose: () => {
+      optimizer.zeroGrad();
+      for (const t of [...params, ...moments.flat()]) t.dispose();
+    },
+  };
+}
+
 /** Times each fused op and its unfused version, their samples interleaved. */
 export async function benchFusions(log: (message: string) => void): Promise<FusionResult[]> {
   const options: TimingOptions = { warmup: 2, samples: 7, runsPerSample: 2 };
   const results: FusionResult[] = [];
-  const cases = [() => linearGelu(false), () => linearGelu(true), crossEntropy];
+  const cases = [() => linearGelu(false), () => linearGelu(true), attentionSoftmax, crossEntropy, adamW];
   for (const make of cases) {
     const c = make();
     const [fused, unfused] = await measureInterleaved([{ run: c.fused, sync }, { run: c.unfused, sync }], options);
