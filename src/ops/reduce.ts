@@ -146,18 +146,28 @@ registerOp('sum', [
   { label: 'two dims', args: [arg([4, 6, 3])], run: (x) => x.sum([0, 2]) },
   { label: 'long rows', args: [arg([3, 700])], run: (x) => x.sum(-1) },
   { label: 'transposed', args: [arg([5, 130])], run: (x) => x.t().sum(0) },
+  { label: 'first dim, rows past a workgroup', args: [arg([260, 8])], run: (x) => x.sum(0) },
+  { label: 'first dim, odd sizes', args: [arg([301, 7])], run: (x) => x.sum(0, true) },
+  { label: 'last dim, many rows', args: [arg([260, 9])], run: (x) => x.sum(-1) },
+  { label: 'outer and inner dims', args: [arg([6, 130, 3])], run: (x) => x.sum([0, 2], true) },
+  { label: 'middle dim', args: [arg([4, 130, 3])], run: (x) => x.sum(1) },
+  { label: 'leading dims', args: [arg([5, 60, 8])], run: (x) => x.sum([0, 1]) },
+  { label: 'narrowed view', args: [arg([150, 10])], run: (x) => x.narrow(1, 1, 8).sum(0) },
 ]);
 registerOp('mean', [
   { label: 'all', args: [arg([7, 3])], run: (x) => x.mean() },
   { label: 'dims keepdim', args: [arg([2, 3, 65])], run: (x) => x.mean([0, 2], true) },
+  { label: 'first dim keepdim', args: [arg([300, 4])], run: (x) => x.mean(0, true) },
 ]);
 registerOp('amax', [
   { label: 'last dim', args: [arg([4, 9], 'distinct')], run: (x) => x.amax(-1) },
   { label: 'two dims keepdim', args: [arg([3, 4, 70], 'distinct')], run: (x) => x.amax([0, 2], true) },
+  { label: 'first dim, rows past a workgroup', args: [arg([270, 8], 'distinct')], run: (x) => x.amax(0) },
 ]);
 registerOp('amin', [
   { label: 'first dim', args: [arg([6, 5], 'distinct')], run: (x) => x.amin(0) },
   { label: 'all', args: [arg([3, 100], 'distinct')], run: (x) => x.amin() },
+  { label: 'first dim, odd sizes', args: [arg([263, 5], 'distinct')], run: (x) => x.amin(0, true) },
 ]);
 registerOp('var', [
   { label: 'unbiased', args: [arg([4, 10])], run: (x) => x.var(1) },

@@ -39,13 +39,19 @@ export interface MapSignature {
   rank: number;
   /** Whether every flat index is below FLOAT_DIVISION_LIMIT, so coordinates may use f32 division. */
   floatDivision: boolean;
+  /**
+   * Elements of the innermost dim that each invocation of the strided form writes (1, or a divisor of that
+   * dim's size). The uniform block then holds the innermost size divided by `run` and a count of runs.
+   */
+  run: number;
 }
 
 /**
- * out[i] = kernel(a, b, c) for every element: one invocation per output element. The strided form
- * splits the flat index into coordinates to find each operand; the contiguous form skips that.
- * Integer division runs one lane at a time on CPU adapters, so the strided form is unrolled for its rank,
- * needs no division for the outermost dim, and divides by a reciprocal in f32 where indices allow.
+ * out[i] = kernel(a, b, c) for every element: one invocation per output element, or per run of `sig.run`
+ * elements along the innermost dim in the strided form. The strided form splits the invocation index into
+ * coordinates to find each operand; the contiguous form skips that. Integer division runs one lane at a time
+ * on CPU adapters, so the strided form is unrolled for its rank and needs no division for the outermost dim.
+ * It divides by a reciprocal in f32 where indices allow, and the elements of a run share one split.
  */
 export function mapKernel(sig: MapSignature, workgroupSize: number): string {
   const c = computeType(sig.compute);
@@ -85,23 +91,32 @@ export function mapKernel(sig: MapSignature, workgroupSize: number): string {
       } else {
         body.push(`let q${d} = rem / ${w(MAP_META.shape, d)};`, `let c${d} = rem - q${d} * ${w(MAP_META.shape, d)};`, `rem = q${d};`);
       }
-      body.push(`oOut += c${d} * ${w(MAP_META.outStrides, d)};`);
+      // The innermost coordinate counts runs, so it steps `run` elements at a time.
+      const coordinate = d === sig.rank - 1 && sig.run > 1 ? `c${d} * ${sig.run}u` : `c${d}`;
+      body.push(`oOut += ${coordinate} * ${w(MAP_META.outStrides, d)};`);
       sig.inputs.forEach((t, k) => {
-        if (t !== 'scalar') body.push(`o${k} += c${d} * ${w(MAP_META.inStrides + 2 * k, d)};`);
+        if (t !== 'scalar') body.push(`o${k} += ${coordinate} * ${w(MAP_META.inStrides + 2 * k, d)};`);
       });
     }
   }
   const names = ['a', 'b', 'c'];
-  sig.inputs.forEach((t, k) => {
-    body.push(
-      t === 'scalar'
-        ? `let ${names[k]} = ${c}(bitcast<f32>(uniforms.w[${MAP_META.scalars}][${k}]));`
-        : `let ${names[k]} = ${c}(in${k}[o${k}]);`,
-    );
-  });
   for (let p = 0; p < 4; p++) body.push(`let p${p} = ${c}(bitcast<f32>(uniforms.w[${MAP_META.params}][${p}]));`);
   const resultType = sig.kernel.predicate ? 'bool' : c;
-  body.push(`let r = ${sig.kernel.wgsl.replace(/\bT\(/g, `${c}(`)};`, `out[oOut] = ${convert('r', resultType, sig.out)};`);
+  const innerStride = (row: number) => `uniforms.w[${row + ((sig.rank - 1) >> 2)}][${(sig.rank - 1) & 3}]`;
+  const run = sig.contiguous ? 1 : sig.run;
+  for (let e = 0; e < run; e++) {
+    const step = (row: number) => (e === 0 ? '' : ` + ${e}u * ${innerStride(row)}`);
+    const element: string[] = [];
+    sig.inputs.forEach((t, k) => {
+      element.push(
+        t === 'scalar'
+          ? `let ${names[k]} = ${c}(bitcast<f32>(uniforms.w[${MAP_META.scalars}][${k}]));`
+          : `let ${names[k]} = ${c}(in${k}[o${k}${step(MAP_META.inStrides + 2 * k)}]);`,
+      );
+    });
+    element.push(`let r = ${sig.kernel.wgsl.replace(/\bT\(/g, `${c}(`)};`, `out[oOut${step(MAP_META.outStrides)}] = ${convert('r', resultType, sig.out)};`);
+    body.push(run === 1 ? element.join('\n  ') : `{\n    ${element.join('\n    ')}\n  }`);
+  }
   lines.push(`@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   ${body.join('\n  ')}

@@ -23,6 +23,7 @@ import { MATMUL_META, matmulKernel, matmulLoad, matmulTiling } from './matmul.js
 import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindings.js';
 import { coalesceDims } from './coalesce.js';
 import { adamStepWebGpu } from './optim.js';
+import { reduceWebGpu } from './reduce.js';
 import type { AdamKernelOptions, AdamStepOptions, AdamStepTarget } from '../backend.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
@@ -215,22 +216,25 @@ export class WebGpuBackend implements Backend {
       contiguous,
       rank: contiguous ? 1 : merged.shape.length,
       floatDivision: count < FLOAT_DIVISION_LIMIT,
+      // Four elements of the innermost dim per invocation share one split of the index into coordinates.
+      run: !contiguous && merged.shape[merged.shape.length - 1] % 4 === 0 ? 4 : 1,
     };
     // Four float32 elements per invocation where the count, the offsets and the expression allow.
     const vec4 = contiguous && count % 4 === 0 && compute === 'float32' && sig.out === 'float32' && out.offset % 4 === 0 &&
       views.every((v) => v.storage.dtype === 'float32' && v.offset % 4 === 0) && mapVec4Eligible(kernel);
-    let layout = contiguous ? 'contiguous' : `rank${sig.rank}:${sig.floatDivision ? 'f32' : 'u32'}`;
+    let layout = contiguous ? 'contiguous' : `rank${sig.rank}:${sig.floatDivision ? 'f32' : 'u32'}:run${sig.run}`;
     if (vec4) layout = 'vec4';
     const key = `map:${kernel.name}:${compute}:${sig.out}:${sig.inputs.join(',')}:${layout}`;
     const pipeline = this.pipeline(key, () => (vec4 ? mapVec4Kernel(sig, this.workgroupSize) : mapKernel(sig, this.workgroupSize)));
     const u = this.mapUniforms.fill(0);
     const f = this.mapUniformFloats;
-    u[0] = count;
+    u[0] = count / sig.run;
     u[1] = merged.shape.length;
     params.forEach((p, k) => (f[MAP_META.params * 4 + k] = p));
     merged.shape.forEach((d, k) => {
-      u[MAP_META.shape * 4 + k] = d;
-      f[MAP_META.reciprocals * 4 + k] = 1 / d;
+      const size = k === merged.shape.length - 1 ? d / sig.run : d;
+      u[MAP_META.shape * 4 + k] = size;
+      f[MAP_META.reciprocals * 4 + k] = 1 / size;
     });
     outStrides.forEach((s, k) => (u[MAP_META.outStrides * 4 + k] = s));
     u[MAP_META.offsets * 4] = out.offset;
@@ -245,12 +249,13 @@ export class WebGpuBackend implements Backend {
       u[MAP_META.offsets * 4 + k + 1] = v.offset;
       buffers.push((v.storage.data as Binding).buffer);
     });
-    const invocations = vec4 ? count / 4 : count;
+    const invocations = vec4 ? count / 4 : count / sig.run;
     this.dispatch(pipeline, u, buffers, this.grid(Math.ceil(invocations / this.workgroupSize)));
   }
 
   reduce(op: ReduceOp, x: View, reducedDims: number, outDType: DType): Storage {
     checkRank('reduce', x.shape);
+    if (op === 'sum' || op === 'max' || op === 'min') return reduceWebGpu(this.kernelRunner(), op, x, reducedDims, outDType);
     const split = x.shape.length - reducedDims;
     const rows = numel(x.shape.slice(0, split));
     const size = numel(x.shape.slice(split));
