@@ -141,6 +141,35 @@ describe('WebGPU reductions', () => {
     });
   });
 
+  describe('scatterAdd along rows', function () {
+    before(async function () {
+      await requireWebGpu(this);
+    });
+
+    for (const [label, rows, width, count, dtype] of [
+      ['vec4 columns in chunks', 5, 8, 700, 'float32'],
+      ['odd width in one pass', 300, 3, 500, 'float32'],
+      ['float16 in chunks', 4, 6, 600, 'float16'],
+    ] as const) {
+      it(`matches the CPU: ${label}`, async () => {
+        const ids = Array.from({ length: count }, (_, i) => (i * 37) % rows);
+        const grad = values(count * width, 5);
+        const results: number[][] = [];
+        for (const device of ['cpu', 'webgpu'] as const) {
+          const weight = fg.zeros([rows, width], { dtype, device, requiresGrad: true });
+          const index = fg.tensor(ids, { shape: [count], dtype: 'int32', device });
+          const out = fg.nn.functional.embedding(index, weight);
+          out.backward(fg.tensor(grad, { shape: [count, width], dtype, device }));
+          results.push(Array.from(await weight.grad!.toArray()));
+          for (const t of [weight, index, out]) t.dispose();
+        }
+        const [cpu, gpu] = results;
+        const tolerance = dtype === 'float16' ? 0.05 : 1e-4;
+        gpu.forEach((v, i) => expect(v, `grad[${Math.floor(i / width)}, ${i % width}]`).to.be.closeTo(cpu[i], tolerance + Math.abs(cpu[i]) * 1e-3));
+      });
+    }
+  });
+
   describe('strided copies in runs of four', function () {
     before(async function () {
       await requireWebGpu(this);

@@ -138,4 +138,6 @@ registerOp('logSoftmax', [
 registerOp('mseLoss', [{ label: 'mean', args: [arg([4, 5]), arg([4, 5])], run: (a, b) => mseLoss(a, b) }]);
 registerOp('embedding', [
   { label: 'repeated indices', args: [arg([3, 4], 'index', { high: 6 }), arg([6, 5])], run: (i, w) => embedding(i, w) },
+  { label: 'indices past a workgroup', args: [arg([300], 'index', { high: 7 }), arg([7, 8])], run: (i, w) => embedding(i, w) },
+  { label: 'many rows, odd width', args: [arg([5, 70], 'index', { high: 300 }), arg([300, 3])], run: (i, w) => embedding(i, w) },
 ]);

@@ -189,11 +189,17 @@ export function reduceWebGpu(runner: KernelRunner, op: ReductionOp, x: View, red
 }
 
 /**
- * Chooses the load layout and the chunks for one pass that reads `dtype` and writes `outDType`. A row is
- * split into chunks of about sqrt(size) elements, which keeps both passes' walks short, but only until the
- * invocations reach workgroupSize^2: beyond that the rows alone keep the adapter busy, and a second pass
- * would only add work.
+ * Returns how many chunks to split each of `rows` walks of `size` steps into. Chunks of about sqrt(size)
+ * steps keep both passes' walks short, but only until the invocations reach `target`: beyond that the
+ * rows alone keep the adapter busy, and a second pass would only add work.
  */
+export function chunkCount(size: number, rows: number, target: number): number {
+  if (size <= 1) return 1;
+  const bySize = Math.ceil(size / Math.ceil(Math.sqrt(size)));
+  return Math.max(1, Math.min(bySize, Math.ceil(target / rows)));
+}
+
+/** Chooses the load layout and the chunks (see chunkCount) for one pass that reads `dtype` and writes `outDType`. */
 export function planReduction(
   workgroupSize: number, dtype: DType, outDType: DType, kept: { shape: number[]; strides: number[] }, reduced: { shape: number[]; strides: number[] },
   offset: number, mayChunk: boolean,
@@ -214,12 +220,7 @@ export function planReduction(
   // In vec4 units the vectorized dim keeps stride 1 and every other stride, a multiple of 4, shrinks by 4.
   const scale = (strides: number[]) => (vector === 'scalar' ? strides : strides.map((s) => (s === 1 ? 1 : s / 4)));
 
-  const target = workgroupSize * workgroupSize;
-  let chunks = 1;
-  if (mayChunk && size > 1) {
-    const bySize = Math.ceil(size / Math.ceil(Math.sqrt(size)));
-    chunks = Math.max(1, Math.min(bySize, Math.ceil(target / rows)));
-  }
+  let chunks = mayChunk ? chunkCount(size, rows, workgroupSize * workgroupSize) : 1;
   const chunkLength = Math.max(1, Math.ceil(size / chunks));
   chunks = Math.max(1, Math.ceil(size / chunkLength));
   return {

@@ -24,6 +24,7 @@ import { BindGroupCache, UNIFORM_BINDING_SIZE, layoutFromSource } from './bindin
 import { coalesceDims } from './coalesce.js';
 import { adamStepWebGpu } from './optim.js';
 import { reduceWebGpu } from './reduce.js';
+import { rowScatterAdd } from './scatter.js';
 import type { AdamKernelOptions, AdamStepOptions, AdamStepTarget } from '../backend.js';
 
 /** Bytes of uniforms one dispatch may use; also the offset alignment WebGPU guarantees to accept. */
@@ -369,8 +370,10 @@ export class WebGpuBackend implements Backend {
     checkRank('scatterAdd', shape);
     const count = numel(shape);
     const dtype = src.storage.dtype;
+    if (count === 0) return this.allocate(dtype, count);
+    const rows = rowScatterAdd(this.kernelRunner(), src, dim, index, shape);
+    if (rows) return rows;
     const out = this.allocate(dtype, count);
-    if (count === 0) return out;
     const pipeline = this.pipeline(`scatterAdd:${dtype}`, () => scatterAddKernel(dtype, this.workgroupSize));
     const u = new Uint32Array(SCATTER_META.rows * 4);
     u.set([count, shape.length, dim]);
