@@ -42,9 +42,20 @@ describe('WebGPU kernel selection', () => {
 
     it('narrows tiles for small outputs', () => {
       const limits = { maxComputeWorkgroupSizeX: 256, maxComputeInvocationsPerWorkgroup: 256 } as GPUSupportedLimits;
-      expect(matmulTiling(limits, 1024, 1024)).to.deep.equal({ lanes: 16, rows: 16 });
-      expect(matmulTiling(limits, 64, 16)).to.deep.equal({ lanes: 4, rows: 16 });
-      expect(matmulTiling(limits, 1, 5)).to.deep.equal({ lanes: 2, rows: 1 });
+      expect(matmulTiling(limits, 1024, 1024, 8)).to.deep.equal({ lanes: 16, rows: 16, groups: 4 });
+      expect(matmulTiling(limits, 64, 16, 8)).to.deep.equal({ lanes: 4, rows: 16, groups: 1 });
+      expect(matmulTiling(limits, 1, 5, 8)).to.deep.equal({ lanes: 2, rows: 1, groups: 1 });
+    });
+
+    it('widens blocks while lanes fill a subgroup', () => {
+      const limits = { maxComputeWorkgroupSizeX: 256, maxComputeInvocationsPerWorkgroup: 256 } as GPUSupportedLimits;
+      expect(matmulTiling(limits, 2048, 128, 8)).to.deep.equal({ lanes: 8, rows: 16, groups: 4 });
+      expect(matmulTiling(limits, 2048, 64, 8)).to.deep.equal({ lanes: 8, rows: 16, groups: 2 });
+      expect(matmulTiling(limits, 2048, 63, 8)).to.deep.equal({ lanes: 16, rows: 16, groups: 1 });
+      expect(matmulTiling(limits, 2048, 64, 16), 'subgroups of 16').to.deep.equal({ lanes: 16, rows: 16, groups: 1 });
+      expect(matmulTiling(limits, 2048, 256), 'no subgroup size').to.deep.equal({ lanes: 16, rows: 16, groups: 4 });
+      const small = { maxComputeWorkgroupSizeX: 4, maxComputeInvocationsPerWorkgroup: 4 } as GPUSupportedLimits;
+      expect(matmulTiling(small, 2048, 64, 8), 'workgroup limit below the subgroup').to.deep.equal({ lanes: 4, rows: 16, groups: 4 });
     });
   });
 

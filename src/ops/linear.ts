@@ -91,10 +91,12 @@ registerOp('linear', [
   { label: 'odd sizes over several tiles', args: [arg([37, 19]), arg([41, 19]), arg([41])], run: (x, w, b) => linear(x, w, b) },
   { label: 'strided bias', args: [arg([4, 5]), arg([3, 5]), arg([6])], run: (x, w, b) => linear(x, w, b.narrow(0, 1, 3)) },
   { label: 'transposed input', args: [arg([7, 9]), arg([5, 7]), arg([5])], run: (x, w, b) => linear(x.t(), w, b) },
+  { label: 'wide output over several tiles', args: [arg([19, 6]), arg([133, 6]), arg([133])], run: (x, w, b) => linear(x, w, b) },
 ]);
 
 registerOp('linear with gelu', [
   { label: 'exact', args: [arg([9, 6]), arg([5, 6]), arg([5])], run: (x, w, b) => linear(x, w, b, 'gelu') },
   { label: 'tanh form, leading dims', args: [arg([2, 5, 6]), arg([7, 6]), arg([7])], run: (x, w, b) => linear(x, w, b, 'geluTanh') },
   { label: 'no bias, odd sizes over several tiles', args: [arg([21, 11]), arg([70, 11])], run: (x, w) => linear(x, w, null, 'gelu') },
+  { label: 'wide output, strided bias', args: [arg([17, 5]), arg([131, 5]), arg([131, 2])], run: (x, w, b) => linear(x, w, b.narrow(1, 1, 1).squeeze(1), 'geluTanh') },
 ]);

@@ -120,4 +120,11 @@ registerOp('matmul', [
   { label: 'x @ w.t() over several tiles', args: [arg([19, 8]), arg([6, 8])], run: (a, w) => a.matmul(w.t()) },
   { label: 'x @ w.t() with odd k', args: [arg([7, 11]), arg([5, 12])], run: (a, w) => a.matmul(w.narrow(1, 0, 11).t()) },
   { label: 'q @ k.transpose batched', args: [arg([2, 3, 17, 8]), arg([2, 3, 18, 8])], run: (q, k) => q.matmul(k.transpose(-1, -2)) },
+  // Wide outputs (64 columns and up on lavapipe) give each WebGPU invocation 8 or 16 columns, two or four vec4 groups.
+  { label: 'wide vec4 columns, partial last group', args: [arg([37, 6]), arg([6, 140])], run: (a, b) => a.matmul(b.narrow(1, 0, 133)) },
+  { label: 'wide vec4 columns at an offset', args: [arg([5, 3]), arg([3, 136])], run: (a, b) => a.matmul(b.narrow(1, 4, 129)) },
+  { label: 'wide strided columns at an odd offset', args: [arg([5, 3]), arg([3, 136])], run: (a, b) => a.matmul(b.narrow(1, 1, 131)) },
+  { label: 'wide x @ w.t() with odd k', args: [arg([19, 9]), arg([130, 9])], run: (a, w) => a.matmul(w.t()) },
+  { label: 'wide a.t() @ b', args: [arg([7, 21]), arg([7, 67])], run: (a, b) => a.t().matmul(b) },
+  { label: 'wide columns, broadcast batch', args: [arg([2, 1, 3, 4]), arg([3, 4, 128])], run: (a, b) => a.matmul(b) },
 ]);

@@ -31,24 +31,34 @@ const ACTIVATION: Record<MatmulActivation, { expr: string; helper: string }> = {
 export type MatmulLoad = 'n4' | 'strided';
 
 export interface MatmulTiling {
-  /** Invocations per workgroup, each computing `rows` x 4 outputs. */
+  /** Invocations per workgroup, each computing `rows` x 4 * `groups` outputs. */
   lanes: number;
   /** Rows of A that one workgroup covers; every invocation of the workgroup shares them. */
   rows: number;
+  /** Groups of four neighbouring columns per invocation. */
+  groups: number;
 }
 
 /**
- * Chooses the workgroup shape for an m x n output. On lavapipe, 16 invocations of 16 rows x 4 columns
- * each measured 1.3-2x faster than 4x4, 8x4 and 8x8 blocks in workgroups of 8 to 64 invocations (256 to
- * 1024 squared). Narrow or short outputs get fewer lanes or rows (powers of two), so that an [.., 64, 16]
+ * Chooses the workgroup shape for an m x n output. Each step of k loads one element of A per row and one
+ * vec4 of B per group, so wider blocks spend fewer loads per multiply-add. On lavapipe, 16 rows x 16
+ * columns (4 groups) per invocation measured 1.5-2x faster than 16 x 4 at 256 to 1024 squared, although
+ * its 256 accumulators cannot all stay in registers. Groups shrink before lanes would drop below the
+ * adapter's smallest subgroup, which is 8 on lavapipe (one SIMD instruction), where 4 lanes ran 1.2-1.5x
+ * slower. Narrow or short outputs get fewer lanes or rows (powers of two), so that an [.., 64, 16]
  * attention product does not compute four times the columns it stores.
- * NOTE: chosen on a CPU adapter only; a GPU would likely prefer larger workgroups with shared-memory tiles.
+ * NOTE: measured on a CPU adapter only (lavapipe, Mesa 25.0, 2 cores). There, vec4 loads of A (four
+ * steps of k, or four rows of A^T), unrolling k by 2 or 4, 1 or 2 columns per invocation, 16 x 24 or
+ * 16 x 32 blocks and 24 or 32 rows were no faster or slower. A GPU would likely prefer fewer accumulators
+ * and shared-memory tiles.
  */
-export function matmulTiling(limits: GPUSupportedLimits, m: number, n: number): MatmulTiling {
+export function matmulTiling(limits: GPUSupportedLimits, m: number, n: number, subgroupMinSize?: number): MatmulTiling {
   const maxLanes = Math.min(16, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
-  const lanes = Math.min(maxLanes, nextPowerOfTwo(Math.ceil(n / 4)));
+  const minLanes = Math.min(maxLanes, subgroupMinSize ?? maxLanes);
+  const groups = [4, 2, 1].find((g) => g === 1 || n >= 4 * g * minLanes)!;
+  const lanes = Math.min(maxLanes, nextPowerOfTwo(Math.ceil(n / (4 * groups))));
   const rows = Math.min(16, nextPowerOfTwo(m));
-  return { lanes, rows };
+  return { lanes, rows, groups };
 }
 
 function nextPowerOfTwo(x: number): number {
@@ -68,18 +78,20 @@ export function matmulLoad(bStrides: readonly number[], bOffset: number): Matmul
 
 /**
  * Register-blocked matmul with no shared memory: workgroup (x, y, z) covers `rows` rows of out from
- * x * rows, 4 * lanes columns from y * 4 * lanes, and batch z. Each invocation keeps a rows x 4 block
- * of accumulators (vec4 per row); every invocation of a workgroup reads the same A entries, and each
- * reads its own four columns of B, with the widest load `load` allows. Rows and columns past the edge
- * are clamped on load and skipped on store. Workgroups that share a column strip run one after the
- * other (x is the row block), so that strip of B stays in cache.
+ * x * rows, 4 * groups * lanes columns from y * 4 * groups * lanes, and batch z. Each invocation keeps a
+ * rows x (4 * groups) block of accumulators, one vec4 per row and group. Every invocation of a workgroup
+ * reads the same A entries, and each reads its own 4 * groups columns of B, as vec4s where `load` allows.
+ * Rows and columns past the edge are clamped on load and skipped on store. The rows and groups are written
+ * out as named variables instead of loops over arrays, so that no accumulator depends on the compiler
+ * unrolling a loop to stay out of memory. Workgroups that share a column strip run one after the other
+ * (x is the row block), so that strip of B stays in cache.
  * uniforms.w[0] = (M, N, K, batchRank), w[1] = (A row, A col, B row, B col strides),
  * w[2] = (A offset, B offset, first batch), w[3..4] = batch shape, w[5..6] and w[7..8] = batch strides of A and B,
  * w[9] = (bias offset, bias stride). With an epilogue, out = act(sum + bias[col]) and pre = sum + bias[col].
  */
 export function matmulKernel(dtype: DType, load: MatmulLoad, tiling: MatmulTiling, epilogue: MatmulEpilogueKind = { bias: false, activation: null }): string {
   const s = storageType(dtype);
-  const { lanes, rows } = tiling;
+  const { lanes, rows, groups } = tiling;
   const bType = load === 'strided' ? s : `vec4<${s}>`;
   const act = epilogue.activation ? ACTIVATION[epilogue.activation] : null;
   const bindings = [
@@ -87,11 +99,12 @@ export function matmulKernel(dtype: DType, load: MatmulLoad, tiling: MatmulTilin
     act ? `@group(0) @binding(${epilogue.bias ? 5 : 4}) var<storage, read_write> pre: array<${s}>;` : '',
   ].filter(Boolean).join('\n');
   const store = [
-    `var v = acc[r][c];`,
+    `var v = sum[c];`,
     epilogue.bias ? `v += f32(Bias[uniforms.w[${MATMUL_META.bias}].x + col * uniforms.w[${MATMUL_META.bias}].y]);` : '',
-    act ? `pre[outBase + row * N + col] = ${s}(v);` : '',
-    `out[outBase + row * N + col] = ${s}(${act ? act.expr : 'v'});`,
-  ].filter(Boolean).join('\n        ');
+    act ? `pre[rowStart + col] = ${s}(v);` : '',
+    `out[rowStart + col] = ${s}(${act ? act.expr : 'v'});`,
+  ].filter(Boolean).join('\n      ');
+  const blocks = Array.from({ length: rows }, (_, r) => Array.from({ length: groups }, (_, g) => [r, g])).flat();
   return `${usesF16([dtype])}struct Uniforms { w: array<vec4<u32>, ${MATMUL_META.rows}> }
 @group(0) @binding(0) var<uniform> uniforms: Uniforms;
 ${META_ACCESS}${act ? HELPERS[act.helper] : ''}
@@ -99,6 +112,16 @@ ${META_ACCESS}${act ? HELPERS[act.helper] : ''}
 @group(0) @binding(2) var<storage, read> A: array<${s}>;
 @group(0) @binding(3) var<storage, read> B: array<${bType}>;
 ${bindings}
+
+// Stores four sums of one row from column col0, skipping columns past N.
+fn storeFour(rowStart: u32, col0: u32, N: u32, sum: vec4<f32>) {
+  for (var c = 0u; c < 4u; c++) {
+    let col = col0 + c;
+    if (col < N) {
+      ${store}
+    }
+  }
+}
 
 @compute @workgroup_size(${lanes})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -118,52 +141,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     bBase += coord * metaAt(${MATMUL_META.bBatch}u, u32(d));
   }
   let row0 = wid.x * ${rows}u;
-  let col0 = (wid.y * ${lanes}u + lid.x) * 4u;
-  var aRow: array<u32, ${rows}>;
-  for (var r = 0u; r < ${rows}u; r++) {
-    aRow[r] = aBase + min(row0 + r, M - 1u) * st.x;
+  let col0 = (wid.y * ${lanes}u + lid.x) * ${4 * groups}u;
+${Array.from({ length: rows }, (_, r) => `  let aRow${r} = aBase + min(row0 + ${r}u, M - 1u) * st.x;`).join('\n')}
+${setupB(load, groups)}
+${blocks.map(([r, g]) => `  var acc${r}_${g} = vec4<f32>();`).join('\n')}
+  for (var k = 0u; k < K; k++) {
+${Array.from({ length: groups }, (_, g) => `    let b${g} = ${loadB(load, g)};`).join('\n')}
+${Array.from({ length: rows }, (_, r) => `    let a${r} = f32(A[aRow${r} + k * st.y]);`).join('\n')}
+${blocks.map(([r, g]) => `    acc${r}_${g} += a${r} * b${g};`).join('\n')}
   }
-  var acc: array<vec4<f32>, ${rows}>;
-${loop(load, rows)}
   let outBase = batch * M * N;
-  for (var r = 0u; r < ${rows}u; r++) {
-    let row = row0 + r;
-    if (row >= M) { break; }
-    for (var c = 0u; c < 4u; c++) {
-      let col = col0 + c;
-      if (col < N) {
-        ${store}
-      }
-    }
-  }
+${Array.from({ length: rows }, (_, r) => `  if (row0 + ${r}u < M) {
+${Array.from({ length: groups }, (_, g) => `    storeFour(outBase + (row0 + ${r}u) * N, col0 + ${4 * g}u, N, acc${r}_${g});`).join('\n')}
+  }`).join('\n')}
 }`;
 }
 
-/** The k loop of matmulKernel for one way of reading B. */
-function loop(load: MatmulLoad, rows: number): string {
-  if (load === 'n4') {
-    // The last group of four columns may run past N (into the next row, or clamped by the bounds
-    // check at the end of the buffer); those columns are never stored.
-    return `  let bCol = (bBase + min(col0, (N - 1u) & ~3u)) / 4u;
-  let bStep = st.z / 4u;
-  for (var k = 0u; k < K; k++) {
-    let bv = vec4<f32>(B[bCol + k * bStep]);
-    let ak = k * st.y;
-    for (var r = 0u; r < ${rows}u; r++) {
-      acc[r] += f32(A[aRow[r] + ak]) * bv;
+/** Declares where each group of four columns of this invocation starts in B, in units of B's binding. */
+function setupB(load: MatmulLoad, groups: number): string {
+  const lines: string[] = [];
+  for (let g = 0; g < groups; g++) {
+    if (load === 'n4') {
+      // The last group of four columns may run past N, into the next row or, at the end of the buffer,
+      // into the bounds check's clamp. Those columns are never stored.
+      lines.push(`  let bCol${g} = (bBase + min(col0 + ${4 * g}u, (N - 1u) & ~3u)) / 4u;`);
+    } else {
+      for (let c = 0; c < 4; c++) lines.push(`  let bCol${g}_${c} = bBase + min(col0 + ${4 * g + c}u, N - 1u) * st.w;`);
     }
-  }`;
   }
-  return `  var bCol: array<u32, 4>;
-  for (var c = 0u; c < 4u; c++) {
-    bCol[c] = bBase + min(col0 + c, N - 1u) * st.w;
-  }
-  for (var k = 0u; k < K; k++) {
-    let bk = k * st.z;
-    let bv = vec4<f32>(f32(B[bCol[0] + bk]), f32(B[bCol[1] + bk]), f32(B[bCol[2] + bk]), f32(B[bCol[3] + bk]));
-    let ak = k * st.y;
-    for (var r = 0u; r < ${rows}u; r++) {
-      acc[r] += f32(A[aRow[r] + ak]) * bv;
-    }
-  }`;
+  if (load === 'n4') lines.push('  let bStep = st.z / 4u;');
+  return lines.join('\n');
+}
+
+/** Builds the WGSL expression for the vec4<f32> of B at step k in this invocation's group `g` of four columns. */
+function loadB(load: MatmulLoad, g: number): string {
+  if (load === 'n4') return `vec4<f32>(B[bCol${g} + k * bStep])`;
+  const at = (c: number) => `f32(B[bCol${g}_${c} + k * st.z])`;
+  return `vec4<f32>(${at(0)}, ${at(1)}, ${at(2)}, ${at(3)})`;
 }

@@ -294,15 +294,15 @@ export class WebGpuBackend implements Backend {
       return out;
     }
     const load = matmulLoad(b.strides, b.offset);
-    const tiling = matmulTiling(this.device.limits, m, n);
+    const tiling = matmulTiling(this.device.limits, m, n, this.device.adapterInfo.subgroupMinSize);
     const kind = { bias: bias !== undefined, activation: activation ?? null };
-    const key = `matmul:${dtype}:${load}:${tiling.lanes}x${tiling.rows}:${kind.bias ? 'bias' : ''}:${kind.activation ?? ''}`;
+    const key = `matmul:${dtype}:${load}:${tiling.lanes}x${tiling.rows}x${tiling.groups}:${kind.bias ? 'bias' : ''}:${kind.activation ?? ''}`;
     const pipeline = this.pipeline(key, () => matmulKernel(dtype, load, tiling, kind));
     const buffers = [this.buffer(out), this.buffer(a.storage), this.buffer(b.storage)];
     if (bias) buffers.push(this.buffer(bias.storage));
     if (pre) buffers.push(this.buffer(pre));
     const rowBlocks = Math.ceil(m / tiling.rows);
-    const colBlocks = Math.ceil(n / (4 * tiling.lanes));
+    const colBlocks = Math.ceil(n / (4 * tiling.groups * tiling.lanes));
     if (rowBlocks > this.maxWorkgroupsPerDim || colBlocks > this.maxWorkgroupsPerDim) {
       throw new Error(`matmul: output of ${m}x${n} needs more than ${this.maxWorkgroupsPerDim} workgroups per dimension; split the operands`);
     }
