@@ -3,24 +3,36 @@
 
 import type { MatmulActivation } from '../backend.js';
 import type { DType } from '../../tensor/dtype.js';
-import { HELPERS, META_ACCESS, storageType, usesF16 } from './wgsl.js';
+import { META_ACCESS, storageType, usesF16 } from './wgsl.js';
 
 /** Layout of the uniform rows: see the comment on matmulKernel. */
 export const MATMUL_META = { sizes: 0, strides: 1, offsets: 2, batchShape: 3, aBatch: 5, bBatch: 7, bias: 9, rows: 10 };
 
 /**
- * What the kernel does to each sum before it stores it: add a bias along n, then apply an activation whose
- * input is also stored (backward needs it). Fusing these saves one dispatch and one pass over the output each.
+ * The epilogue of a matmul kernel: a bias added along n, then an activation whose input is also stored,
+ * because backward needs it. Each fused step saves one dispatch and one pass over the output.
  */
 export interface MatmulEpilogueKind {
   bias: boolean;
   activation: MatmulActivation | null;
 }
 
-/** The activations as WGSL expressions of v, the same formulas as the elementwise gelu kernels. */
+/**
+ * The activations as WGSL expressions of v, a vec4 of four columns, with the formulas of the elementwise gelu
+ * kernels (erf by Abramowitz and Stegun 7.1.26; tanh clamped to [-10, 10] so that exp cannot overflow).
+ */
 const ACTIVATION: Record<MatmulActivation, { expr: string; helper: string }> = {
-  gelu: { expr: 'v * 0.5 * (1.0 + erf_f32(v * 0.70710678118654752))', helper: 'erf' },
-  geluTanh: { expr: '0.5 * v * (1.0 + tanh_f32(0.7978845608028654 * (v + 0.044715 * v * v * v)))', helper: 'tanh' },
+  gelu: { expr: 'v * 0.5 * (1.0 + erf4(v * 0.70710678118654752))', helper: `
+fn erf4(x: vec4<f32>) -> vec4<f32> {
+  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+  return select(-y, y, x >= vec4<f32>(0.0));
+}` },
+  geluTanh: { expr: '0.5 * v * (1.0 + tanh4(0.7978845608028654 * (v + 0.044715 * v * v * v)))', helper: `
+fn tanh4(x: vec4<f32>) -> vec4<f32> {
+  let e = exp(2.0 * clamp(x, vec4<f32>(-10.0), vec4<f32>(10.0)));
+  return (e - 1.0) / (e + 1.0);
+}` },
 };
 
 /**
@@ -99,22 +111,31 @@ export function matmulKernel(dtype: DType, load: MatmulLoad, tiling: MatmulTilin
     act ? `@group(0) @binding(${epilogue.bias ? 5 : 4}) var<storage, read_write> pre: array<${s}>;` : '',
   ].filter(Boolean).join('\n');
   const store = [
-    `var v = sum[c];`,
-    epilogue.bias ? `v += f32(Bias[uniforms.w[${MATMUL_META.bias}].x + col * uniforms.w[${MATMUL_META.bias}].y]);` : '',
-    act ? `pre[rowStart + col] = ${s}(v);` : '',
-    `out[rowStart + col] = ${s}(${act ? act.expr : 'v'});`,
+    act ? `pre[rowStart + col] = ${s}(v[c]);` : '',
+    `out[rowStart + col] = ${s}(y[c]);`,
   ].filter(Boolean).join('\n      ');
+  // The bias of each group of four columns (columns past N clamp). Without an activation it starts the
+  // accumulators; with one it is added in storeFour. NOTE: on lavapipe each of these two placements was
+  // 10-25% slower than the other for one of the two kernels, so each kernel takes its faster one.
+  const biasInStore = epilogue.bias && act !== null;
+  const biasAt = (g: number, c: number) =>
+    `f32(Bias[uniforms.w[${MATMUL_META.bias}].x + min(col0 + ${4 * g + c}u, N - 1u) * uniforms.w[${MATMUL_META.bias}].y])`;
+  const biasLoads = epilogue.bias
+    ? Array.from({ length: groups }, (_, g) => `  let bias${g} = vec4<f32>(${[0, 1, 2, 3].map((c) => biasAt(g, c)).join(', ')});`).join('\n')
+    : '';
   const blocks = Array.from({ length: rows }, (_, r) => Array.from({ length: groups }, (_, g) => [r, g])).flat();
   return `${usesF16([dtype])}struct Uniforms { w: array<vec4<u32>, ${MATMUL_META.rows}> }
 @group(0) @binding(0) var<uniform> uniforms: Uniforms;
-${META_ACCESS}${act ? HELPERS[act.helper] : ''}
+${META_ACCESS}${act ? act.helper : ''}
 @group(0) @binding(1) var<storage, read_write> out: array<${s}>;
 @group(0) @binding(2) var<storage, read> A: array<${s}>;
 @group(0) @binding(3) var<storage, read> B: array<${bType}>;
 ${bindings}
 
-// Stores four sums of one row from column col0, skipping columns past N.
-fn storeFour(rowStart: u32, col0: u32, N: u32, sum: vec4<f32>) {
+// Stores four sums of one row from column col0 (after the epilogue), skipping columns past N.
+fn storeFour(rowStart: u32, col0: u32, N: u32, sum: vec4<f32>${biasInStore ? ', bias: vec4<f32>' : ''}) {
+  let v = sum${biasInStore ? ' + bias' : ''};
+  let y = ${act ? act.expr : 'v'};
   for (var c = 0u; c < 4u; c++) {
     let col = col0 + c;
     if (col < N) {
@@ -144,7 +165,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let col0 = (wid.y * ${lanes}u + lid.x) * ${4 * groups}u;
 ${Array.from({ length: rows }, (_, r) => `  let aRow${r} = aBase + min(row0 + ${r}u, M - 1u) * st.x;`).join('\n')}
 ${setupB(load, groups)}
-${blocks.map(([r, g]) => `  var acc${r}_${g} = vec4<f32>();`).join('\n')}
+${biasLoads}
+${blocks.map(([r, g]) => `  var acc${r}_${g} = ${epilogue.bias && !biasInStore ? `bias${g}` : 'vec4<f32>()'};`).join('\n')}
   for (var k = 0u; k < K; k++) {
 ${Array.from({ length: groups }, (_, g) => `    let b${g} = ${loadB(load, g)};`).join('\n')}
 ${Array.from({ length: rows }, (_, r) => `    let a${r} = f32(A[aRow${r} + k * st.y]);`).join('\n')}
@@ -152,7 +174,7 @@ ${blocks.map(([r, g]) => `    acc${r}_${g} += a${r} * b${g};`).join('\n')}
   }
   let outBase = batch * M * N;
 ${Array.from({ length: rows }, (_, r) => `  if (row0 + ${r}u < M) {
-${Array.from({ length: groups }, (_, g) => `    storeFour(outBase + (row0 + ${r}u) * N, col0 + ${4 * g}u, N, acc${r}_${g});`).join('\n')}
+${Array.from({ length: groups }, (_, g) => `    storeFour(outBase + (row0 + ${r}u) * N, col0 + ${4 * g}u, N, acc${r}_${g}${biasInStore ? `, bias${g}` : ''});`).join('\n')}
   }`).join('\n')}
 }`;
 }
