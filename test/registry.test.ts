@@ -1,9 +1,11 @@
 // Walks the op registry: float64 gradcheck of every differentiable op on the CPU backend, and
-// WebGPU-versus-CPU parity of forward values and gradients in float32.
+// WebGPU-versus-CPU parity of forward values and gradients in float32 (matmul ops with both blockings).
 
 import { expect } from 'chai';
 import * as fg from '../src/index.js';
 import type { OpSample, SampleArg } from '../src/index.js';
+import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
+import { getBackend } from '../src/runtime.js';
 import { requireWebGpu, seededValues } from './helpers/setup.js';
 
 const ops = fg.registeredOps();
@@ -84,31 +86,53 @@ describe('op registry', () => {
 
     for (const op of ops) {
       for (const [k, sample] of op.samples.entries()) {
-        it(`${op.name}: ${sample.label}`, async () => {
-          const results = [];
-          for (const device of ['cpu', 'webgpu'] as const) {
-            const inputs = makeInputs(sample, 2000 + k, 'float32', device, op.differentiable);
-            const out = sample.run(...inputs);
-            const values = await out.toArray();
-            const grads: (ArrayLike<number> | null)[] = [];
-            if (op.differentiable && out.requiresGrad) {
-              const random = seededValues(77);
-              const weight = fg.tensor(Array.from({ length: out.numel }, () => random() - 0.5), { shape: [...out.shape], device });
-              out.mul(weight).sum().backward();
-              for (const t of inputs) grads.push(t.grad ? await t.grad.toArray() : null);
-            }
-            results.push({ dtype: out.dtype, shape: out.shape, values, grads });
-          }
-          const [cpu, gpu] = results;
-          expect(gpu.shape).to.deep.equal(cpu.shape);
-          expect(gpu.dtype).to.equal(cpu.dtype);
-          expectClose(gpu.values, cpu.values, 1e-4, 1e-4, 'forward');
-          cpu.grads.forEach((g, i) => {
-            if (g === null) expect(gpu.grads[i], `grad ${i}`).to.equal(null);
-            else expectClose(gpu.grads[i]!, g, 1e-4, 1e-3, `grad of input ${i}`);
-          });
-        });
+        it(`${op.name}: ${sample.label}`, () => checkParity(op, sample, k));
+      }
+    }
+  });
+
+  // The matmul kernels block work differently on CPU and GPU adapters; this runs the other blocking here.
+  describe('WebGPU with the other matmul blocking against the CPU backend', function () {
+    let backend: WebGpuBackend;
+    before(async function () {
+      await requireWebGpu(this);
+      backend = getBackend('webgpu') as WebGpuBackend;
+      backend.matmulProfile = backend.isSoftwareAdapter() ? 'gpu' : 'software';
+    });
+    after(() => {
+      if (backend) backend.matmulProfile = 'auto';
+    });
+
+    for (const op of ops.filter((o) => /^(matmul|linear)/.test(o.name))) {
+      for (const [k, sample] of op.samples.entries()) {
+        it(`${op.name}: ${sample.label}`, () => checkParity(op, sample, k));
       }
     }
   });
 });
+
+/** Runs a sample on the CPU and WebGPU backends in float32 and compares values and gradients. */
+async function checkParity(op: fg.OpEntry, sample: OpSample, k: number): Promise<void> {
+  const results = [];
+  for (const device of ['cpu', 'webgpu'] as const) {
+    const inputs = makeInputs(sample, 2000 + k, 'float32', device, op.differentiable);
+    const out = sample.run(...inputs);
+    const values = await out.toArray();
+    const grads: (ArrayLike<number> | null)[] = [];
+    if (op.differentiable && out.requiresGrad) {
+      const random = seededValues(77);
+      const weight = fg.tensor(Array.from({ length: out.numel }, () => random() - 0.5), { shape: [...out.shape], device });
+      out.mul(weight).sum().backward();
+      for (const t of inputs) grads.push(t.grad ? await t.grad.toArray() : null);
+    }
+    results.push({ dtype: out.dtype, shape: out.shape, values, grads });
+  }
+  const [cpu, gpu] = results;
+  expect(gpu.shape).to.deep.equal(cpu.shape);
+  expect(gpu.dtype).to.equal(cpu.dtype);
+  expectClose(gpu.values, cpu.values, 1e-4, 1e-4, 'forward');
+  cpu.grads.forEach((g, i) => {
+    if (g === null) expect(gpu.grads[i], `grad ${i}`).to.equal(null);
+    else expectClose(gpu.grads[i]!, g, 1e-4, 1e-3, `grad of input ${i}`);
+  });
+}

@@ -57,6 +57,13 @@ describe('WebGPU kernel selection', () => {
       const small = { maxComputeWorkgroupSizeX: 4, maxComputeInvocationsPerWorkgroup: 4 } as GPUSupportedLimits;
       expect(matmulTiling(small, 2048, 64, 8), 'workgroup limit below the subgroup').to.deep.equal({ lanes: 4, rows: 16, groups: 4 });
     });
+
+    it('keeps 4 x 4 blocks on GPU adapters', () => {
+      const limits = { maxComputeWorkgroupSizeX: 256, maxComputeInvocationsPerWorkgroup: 256 } as GPUSupportedLimits;
+      expect(matmulTiling(limits, 1024, 1024, 32, false)).to.deep.equal({ lanes: 64, rows: 4, groups: 1 });
+      expect(matmulTiling(limits, 64, 16, 32, false)).to.deep.equal({ lanes: 4, rows: 4, groups: 1 });
+      expect(matmulTiling(limits, 3, 5, 32, false)).to.deep.equal({ lanes: 2, rows: 4, groups: 1 });
+    });
   });
 
   describe('strided map past the f32 division range', function () {

@@ -64,13 +64,25 @@ export interface MatmulTiling {
  * 16 x 32 blocks and 24 or 32 rows were no faster or slower. A GPU would likely prefer fewer accumulators
  * and shared-memory tiles.
  */
-export function matmulTiling(limits: GPUSupportedLimits, m: number, n: number, subgroupMinSize?: number): MatmulTiling {
+export function matmulTiling(limits: GPUSupportedLimits, m: number, n: number, subgroupMinSize?: number, software = true): MatmulTiling {
+  if (!software) return gpuTiling(limits, m, n);
   const maxLanes = Math.min(16, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
   const minLanes = Math.min(maxLanes, subgroupMinSize ?? maxLanes);
   const groups = [4, 2, 1].find((g) => g === 1 || n >= 4 * g * minLanes)!;
   const lanes = Math.min(maxLanes, nextPowerOfTwo(Math.ceil(n / (4 * groups))));
   const rows = Math.min(16, nextPowerOfTwo(m));
   return { lanes, rows, groups };
+}
+
+/**
+ * Chooses the workgroup shape on a GPU adapter: 4 x 4 outputs per invocation, whose 16 accumulators fit in
+ * registers, and up to 64 invocations side by side along n. NOTE: not timed on a GPU (none was available);
+ * the blocks above are for CPU adapters, where 256 accumulators per invocation still won, but on a GPU they
+ * would spill to memory and leave few invocations per core.
+ */
+function gpuTiling(limits: GPUSupportedLimits, m: number, n: number): MatmulTiling {
+  const maxLanes = Math.min(64, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
+  return { lanes: Math.min(maxLanes, nextPowerOfTwo(Math.ceil(n / 4))), rows: Math.min(4, nextPowerOfTwo(m)), groups: 1 };
 }
 
 function nextPowerOfTwo(x: number): number {

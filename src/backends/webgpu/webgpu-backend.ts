@@ -63,6 +63,11 @@ export class WebGpuBackend implements Backend {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
+  /**
+   * Which matmul blocking to use: the adapter's kind ('auto'), or a forced one, so that tests run the GPU
+   * blocking on a CPU adapter and the reverse.
+   */
+  matmulProfile: 'auto' | 'software' | 'gpu' = 'auto';
   /** Compute dispatches recorded since the backend started, for tests and benchmarks that count them. */
   dispatchCount = 0;
   /** Buffers freed since the last submit: a queue write into one of them must wait for that submit. */
@@ -294,7 +299,8 @@ export class WebGpuBackend implements Backend {
       return out;
     }
     const load = matmulLoad(b.strides, b.offset);
-    const tiling = matmulTiling(this.device.limits, m, n, this.device.adapterInfo.subgroupMinSize);
+    const software = this.matmulProfile === 'auto' ? this.isSoftwareAdapter() : this.matmulProfile === 'software';
+    const tiling = matmulTiling(this.device.limits, m, n, this.device.adapterInfo.subgroupMinSize, software);
     const kind = { bias: bias !== undefined, activation: activation ?? null };
     const key = `matmul:${dtype}:${load}:${tiling.lanes}x${tiling.rows}x${tiling.groups}:${kind.bias ? 'bias' : ''}:${kind.activation ?? ''}`;
     const pipeline = this.pipeline(key, () => matmulKernel(dtype, load, tiling, kind));
@@ -408,12 +414,17 @@ export class WebGpuBackend implements Backend {
     adamStepWebGpu(this.kernelRunner(), this.device.limits.maxStorageBuffersPerShaderStage, targets, options, kernelOptions);
   }
 
+  /** Returns whether the adapter runs on the CPU (lavapipe, SwiftShader), which the kernels map work for differently. */
+  isSoftwareAdapter(): boolean {
+    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
+    return info?.isFallbackAdapter === true || info?.architecture === 'software';
+  }
+
   /** Returns the allocation, compilation and dispatch entry points that kernel families in other files use. */
   private kernelRunner(): KernelRunner {
-    const info = this.device.adapterInfo as GPUAdapterInfo | undefined;
     return {
       workgroupSize: this.workgroupSize,
-      profile: { workgroupSize: this.workgroupSize, software: info?.isFallbackAdapter === true || info?.architecture === 'software' },
+      profile: { workgroupSize: this.workgroupSize, software: this.isSoftwareAdapter() },
       hasF16: this.hasF16,
       description: this.description,
       allocate: (dtype, count) => this.allocate(dtype, count),
