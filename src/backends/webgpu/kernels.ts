@@ -4,7 +4,7 @@
 
 import type { DType } from '../../tensor/dtype.js';
 import type { MapKernel, ReduceOp } from '../backend.js';
-import { HELPERS, META_ACCESS, computeType, convert, storageType, usesF16 } from './wgsl.js';
+import { HELPERS, META_ACCESS, computeType, convert, reduceSharedFunction, storageType, usesF16 } from './wgsl.js';
 
 export const MAX_RANK = 8;
 
@@ -325,21 +325,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   }
 }`;
   }
-  return `${common}
-var<workgroup> partial: array<f32, ${workgroupSize}>;
-
-fn reduceShared(l: u32, isMax: bool) -> f32 {
-  workgroupBarrier();
-  for (var step = ${workgroupSize / 2}u; step > 0u; step = step / 2u) {
-    if (l < step) {
-      partial[l] = select(partial[l] + partial[l + step], max(partial[l], partial[l + step]), isMax);
-    }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
-}
+  return `${common}${reduceSharedFunction(workgroupSize)}
 
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

@@ -7,7 +7,7 @@ import type { ScaledMaskedSoftmaxOptions, Storage, View } from '../backend.js';
 import type { DType } from '../../tensor/dtype.js';
 import { numel } from '../../tensor/shape.js';
 import type { KernelRunner } from './layernorm.js';
-import { META_ACCESS, storageType, usesF16 } from './wgsl.js';
+import { META_ACCESS, reduceSharedFunction, storageType, usesF16 } from './wgsl.js';
 
 /** Dims before the last that the kernels walk with per-dim strides (the backend's maximum rank minus one). */
 const MAX_OUTER_RANK = 7;
@@ -42,25 +42,6 @@ fn rowBases(row: u32) -> vec3<u32> {
     rem = rem / size;
   }
   return base;
-}`;
-}
-
-/** Emits the shared-memory tree that one workgroup uses to combine its invocations' partial max or sum. */
-function reduceSharedFunction(workgroupSize: number): string {
-  return `
-var<workgroup> partial: array<f32, ${workgroupSize}>;
-
-fn reduceShared(l: u32, isMax: bool) -> f32 {
-  workgroupBarrier();
-  for (var step = ${workgroupSize / 2}u; step > 0u; step = step / 2u) {
-    if (l < step) {
-      partial[l] = select(partial[l] + partial[l + step], max(partial[l], partial[l + step]), isMax);
-    }
-    workgroupBarrier();
-  }
-  let result = partial[0];
-  workgroupBarrier();
-  return result;
 }`;
 }
 

@@ -73,3 +73,22 @@ fn pow_f32(x: f32, y: f32) -> f32 {
   }
   return pow(x, y);
 }`;
+
+/** Emits the shared-memory tree that one workgroup uses to combine its invocations' partial max or sum. */
+export function reduceSharedFunction(workgroupSize: number): string {
+  return `
+var<workgroup> partial: array<f32, ${workgroupSize}>;
+
+fn reduceShared(l: u32, isMax: bool) -> f32 {
+  workgroupBarrier();
+  for (var step = ${workgroupSize / 2}u; step > 0u; step = step / 2u) {
+    if (l < step) {
+      partial[l] = select(partial[l] + partial[l + step], max(partial[l], partial[l + step]), isMax);
+    }
+    workgroupBarrier();
+  }
+  let result = partial[0];
+  workgroupBarrier();
+  return result;
+}`;
+}
