@@ -89,7 +89,7 @@ export class WebGpuBackend implements Backend {
     this.description = adapterInfo;
     this.pool = new BufferPool(device, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     this.uniformBuffer = device.createBuffer({ size: UNIFORM_SLOT * MAX_BATCH, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-    this.bindGroups = new BindGroupCache(device);
+    this.bindGroups = new BindGroupCache(device, this.uniformBuffer, MAX_BATCH);
   }
 
   recordError(message: string): void {
@@ -476,11 +476,10 @@ export class WebGpuBackend implements Backend {
       throw new Error(`WebGPU backend: a kernel passed ${uniforms.byteLength} bytes of uniforms, more than the ${UNIFORM_SLOT}-byte slot`);
     }
     if (this.dispatches === MAX_BATCH) this.flush();
-    const slot = this.dispatches++;
+    this.dispatches++;
     this.dispatchCount++;
+    const { group: bindGroup, slot } = this.bindGroups.acquire(this.layouts.get(pipeline)!, buffers);
     this.uniformWords.set(uniforms, (slot * UNIFORM_SLOT) / 4);
-    // Cached by buffers: the uniforms of this dispatch are selected by the dynamic offset below.
-    const bindGroup = this.bindGroups.get(this.layouts.get(pipeline)!, this.uniformBuffer, buffers);
     const encoder = this.commandEncoder();
     if (!this.pass) {
       this.pass = encoder.beginComputePass();
@@ -490,7 +489,7 @@ export class WebGpuBackend implements Backend {
       this.pass.setPipeline(pipeline);
       this.passPipeline = pipeline;
     }
-    this.pass.setBindGroup(0, bindGroup, [slot * UNIFORM_SLOT]);
+    this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(grid[0], grid[1], grid[2]);
   }
 
@@ -498,10 +497,12 @@ export class WebGpuBackend implements Backend {
   flush(): void {
     if (!this.encoder) return;
     this.endPass();
-    if (this.dispatches > 0) {
-      this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, this.dispatches * UNIFORM_SLOT);
-    }
+    // The taken slots may be scattered below slotsInUse. The free slots between them carry stale bytes,
+    // which no dispatch of this batch reads.
+    const slots = this.bindGroups.slotsInUse;
+    if (slots > 0) this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformData, 0, slots * UNIFORM_SLOT);
     this.device.queue.submit([this.encoder.finish()]);
+    this.bindGroups.endBatch();
     this.encoder = null;
     this.dispatches = 0;
     this.freedThisBatch.clear();
