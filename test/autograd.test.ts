@@ -42,6 +42,23 @@ for (const device of ['cpu', 'webgpu'] as const) {
       expect(Array.from(await x.grad!.toArray())).to.deep.equal([5, 7, 9]);
     });
 
+    it('keeps .grad apart from the seed gradient', async () => {
+      const x = fg.tensor([1, 2, 3, 4], { device, requiresGrad: true });
+      const seed = fg.tensor([[1, 2], [3, 4]], { device });
+      x.reshape([2, 2]).backward(seed);
+      seed.mul_(10);
+      expect(Array.from(await x.grad!.toArray())).to.deep.equal([1, 2, 3, 4]);
+      expect(Array.from(await seed.toArray())).to.deep.equal([10, 20, 30, 40]);
+    });
+
+    it('keeps a gradient that arrives in another dtype', async () => {
+      const x = fg.tensor([1, 2, 3], { device, requiresGrad: true });
+      const y = fg.Tensor.record('halve dtype', [x], x.detach().mul(2), (g) => [g.to('float16')], []);
+      y.sum().backward();
+      expect(x.grad!.dtype).to.equal('float32');
+      expect(Array.from(await x.grad!.toArray())).to.deep.equal([1, 1, 1]);
+    });
+
     it('keeps the graph with retainGraph', async () => {
       const x = fg.tensor([1, -2], { device, requiresGrad: true });
       const y = x.exp().sum();

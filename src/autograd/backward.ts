@@ -31,8 +31,10 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
       for (const edge of node.edges) if (edge?.node) stack.push(edge.node);
     }
 
-    // 2. Walk them in reverse tape order, passing each node the sum of the gradients that reached it.
-    const grads = new Map<number, Tensor>([[root.gradFn.seq, gradient.clone()]]);
+    // 2. Walk them in reverse tape order, passing each node the sum of the gradients that reached it. The
+    // caller's gradient is passed without a copy: ops never write to the gradients they receive, and a leaf
+    // copies it before keeping it as .grad (see accumulate).
+    const grads = new Map<number, Tensor>([[root.gradFn.seq, gradient.detach()]]);
     const order = [...nodes.values()].sort((a, b) => b.seq - a.seq);
     try {
       for (const node of order) {
@@ -52,7 +54,7 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
             return;
           }
           if (edge.leaf) {
-            accumulate(edge.leaf, g);
+            accumulate(edge.leaf, g, gradient);
           } else if (edge.node) {
             const previous = grads.get(edge.node.seq);
             if (previous) {
@@ -74,17 +76,23 @@ export function runBackward(root: Tensor, gradient: Tensor, options: BackwardOpt
   });
 }
 
-function accumulate(leaf: Tensor, g: Tensor): void {
+/**
+ * Adds g to leaf.grad, taking ownership of g. A g that shares storage with the caller's `seed` gradient is
+ * copied before it is kept, so that a later change to the seed cannot reach .grad.
+ */
+function accumulate(leaf: Tensor, g: Tensor, seed?: Tensor): void {
   const shaped = g.shape.length === leaf.shape.length && g.shape.every((d, i) => d === leaf.shape[i]) ? g : g.reshape(leaf.shape);
   const typed = shaped.dtype === leaf.dtype ? shaped : shaped.to(leaf.dtype);
+  let next: Tensor;
   if (leaf.grad) {
-    const sum = leaf.grad.add(typed);
+    next = leaf.grad.add(typed);
     leaf.grad.dispose();
-    leaf.grad = keep(sum);
+  } else if (seed && typed.sharesStorage(seed)) {
+    next = typed.clone();
   } else {
-    leaf.grad = keep(typed === g ? g.contiguous() : typed);
+    // A new handle on typed's storage, or a copy where typed is strided.
+    next = typed.contiguous();
   }
-  if (typed !== g) typed.dispose();
-  if (shaped !== g && shaped !== typed) shaped.dispose();
-  g.dispose();
+  leaf.grad = keep(next);
+  for (const t of new Set([g, shaped, typed])) t.dispose();
 }
