@@ -463,10 +463,11 @@ async function main(): Promise<void> {
   const minutes = (performance.now() - started) / 60000;
   const report = [
     `Machine: ${machine}. Adapter: ${adapter}. Date: ${date.slice(0, 10)}. Run time: ${minutes.toFixed(1)} min.`,
-    'Command: `npm run bench -- --docs`. Medians of 2 to 21 samples after a warm-up, each sample ended by a full',
-    'synchronization (`fg.synchronize()`; for TF.js, a queue submit and `onSubmittedWorkDone()`). fusegrad and TF.js',
-    'samples alternate for matmul, the GPT step and dispatch overhead. Ratio = baseline ms / fusegrad ms, so above 1',
-    'means fusegrad is faster. The dispatch row gives µs per op instead of ms.',
+    'Command: `npm run bench` (`-- --docs` also rewrites this table). Medians of 2 to 21 samples after a warm-up,',
+    'each sample ended by a full synchronization (`fg.synchronize()`; for TF.js, a queue submit and',
+    '`onSubmittedWorkDone()`). fusegrad and TF.js samples alternate for matmul, the GPT step and dispatch overhead,',
+    'and fused and unfused versions alternate. Ratio = baseline ms / fusegrad ms, so above 1 means fusegrad is',
+    'faster. The dispatch row gives µs per op instead of ms.',
     '',
     formatTable(),
     '',
