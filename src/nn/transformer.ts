@@ -76,8 +76,8 @@ export class TransformerBlock extends Module {
   }
 
   /**
-   * The MLP, with its first Linear and the GELU in one fused op while the layers are the ones the constructor
-   * made; a user who swapped a layer in this.mlp gets the plain Sequential forward.
+   * Runs the MLP, with its first Linear and the GELU in one fused op. A user who replaced a layer in this.mlp
+   * gets the plain Sequential forward instead.
    */
   private mlpForward(h: Tensor): Tensor {
     const [fc1, act, fc2] = this.mlp;

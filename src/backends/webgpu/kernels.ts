@@ -4,7 +4,9 @@
 
 import type { DType } from '../../tensor/dtype.js';
 import type { MapKernel, ReduceOp } from '../backend.js';
-import { HELPERS, META_ACCESS, computeType, convert, reduceSharedFunction, storageType, usesF16 } from './wgsl.js';
+import {
+  HELPERS, META_ACCESS, computeType, convert, nanFunction, onlineSoftmaxLoop, reduceSharedFunction, storageType, usesF16,
+} from './wgsl.js';
 
 export const MAX_RANK = 8;
 
@@ -283,6 +285,7 @@ export function softmaxKernel(dtype: DType, log: boolean, workgroupSize: number,
   const common = `${header(SOFTMAX_META.rows, [dtype])}
 @group(0) @binding(1) var<storage, read_write> out: array<${s}>;
 @group(0) @binding(2) var<storage, read> x: array<${s}>;
+${nanFunction('f32')}
 
 fn rowBase(row: u32) -> u32 {
   var rem = row;
@@ -304,21 +307,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   let width = uniforms.w[0].y;
   let stride = uniforms.w[${SOFTMAX_META.offsets}].y;
   let base = rowBase(row);
-  // Online max and sum: when the max grows, the sum so far is rescaled by exp(old max - new max).
-  // -inf entries (masked) add nothing, and a NaN makes the whole row NaN, as in torch.
-  var rowMax = negInf();
-  var rowSum = 0.0;
-  for (var j = 0u; j < width; j++) {
-    let v = f32(x[base + j * stride]);
-    if (v != v) {
-      rowSum = v;
-    } else if (v > rowMax) {
-      rowSum = rowSum * exp(rowMax - v) + 1.0;
-      rowMax = v;
-    } else if (v > negInf()) {
-      rowSum += exp(v - rowMax);
-    }
-  }
+${onlineSoftmaxLoop('f32(x[base + j * stride])')}
   for (var j = 0u; j < width; j++) {
     let x_j = f32(x[base + j * stride]);
     out[row * width + j] = ${s}(${write});

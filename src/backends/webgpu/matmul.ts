@@ -59,10 +59,9 @@ export interface MatmulTiling {
  * adapter's smallest subgroup, which is 8 on lavapipe (one SIMD instruction), where 4 lanes ran 1.2-1.5x
  * slower. Narrow or short outputs get fewer lanes or rows (powers of two), so that an [.., 64, 16]
  * attention product does not compute four times the columns it stores.
- * NOTE: measured on a CPU adapter only (lavapipe, Mesa 25.0, 2 cores). There, vec4 loads of A (four
- * steps of k, or four rows of A^T), unrolling k by 2 or 4, 1 or 2 columns per invocation, 16 x 24 or
- * 16 x 32 blocks and 24 or 32 rows were no faster or slower. A GPU would likely prefer fewer accumulators
- * and shared-memory tiles.
+ * NOTE: measured on a CPU adapter only (lavapipe, Mesa 25.0, 2 cores). These were no faster there: vec4
+ * loads of A (four steps of k, or four rows of A^T), unrolling k by 2 or 4, and 1 or 2 columns per
+ * invocation. Neither were 16 x 24 or 16 x 32 blocks, or 24 or 32 rows. GPU adapters take gpuTiling().
  */
 export function matmulTiling(limits: GPUSupportedLimits, m: number, n: number, subgroupMinSize?: number, software = true): MatmulTiling {
   if (!software) return gpuTiling(limits, m, n);
@@ -76,9 +75,9 @@ export function matmulTiling(limits: GPUSupportedLimits, m: number, n: number, s
 
 /**
  * Chooses the workgroup shape on a GPU adapter: 4 x 4 outputs per invocation, whose 16 accumulators fit in
- * registers, and up to 64 invocations side by side along n. NOTE: not timed on a GPU (none was available);
- * the blocks above are for CPU adapters, where 256 accumulators per invocation still won, but on a GPU they
- * would spill to memory and leave few invocations per core.
+ * registers, and up to 64 invocations side by side along n. The blocks above won on a CPU adapter, but
+ * their 256 accumulators would spill to memory on a GPU and leave few invocations per core.
+ * NOTE: not timed on a GPU, because none was available; the tests check its results on lavapipe.
  */
 function gpuTiling(limits: GPUSupportedLimits, m: number, n: number): MatmulTiling {
   const maxLanes = Math.min(64, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);

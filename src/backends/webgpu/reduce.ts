@@ -8,7 +8,7 @@ import type { DType } from '../../tensor/dtype.js';
 import { numel } from '../../tensor/shape.js';
 import { coalesceDims } from './coalesce.js';
 import type { KernelRunner } from './layernorm.js';
-import { META_ACCESS, computeType, convert, storageType, usesF16 } from './wgsl.js';
+import { META_ACCESS, computeType, convert, nanFunction, storageType, usesF16 } from './wgsl.js';
 
 /**
  * Layout of the uniform rows. w[0] = (rows, size, chunkLength, chunks), counted in loaded elements (vec4s
@@ -114,17 +114,6 @@ function walkFunction(name: string, index: string, shapeRow: number, strideRow: 
     rem = rem / size;
   }
   return offset;
-}`;
-}
-
-/**
- * Emits isNan() on the exponent and mantissa bits, because a compiler may fold `v != v` to false:
- * WGSL lets implementations assume that no NaN occurs in arithmetic.
- */
-function nanFunction(type: string): string {
-  const bits = type === 'f32' ? 'u32' : 'vec4<u32>';
-  return `fn ${type === 'f32' ? 'isNan' : 'isNan4'}(v: ${type}) -> ${type === 'f32' ? 'bool' : 'vec4<bool>'} {
-  return (bitcast<${bits}>(v) & ${bits}(0x7fffffffu)) > ${bits}(0x7f800000u);
 }`;
 }
 

@@ -7,7 +7,7 @@ import type { ScaledMaskedSoftmaxOptions, Storage, View } from '../backend.js';
 import type { DType } from '../../tensor/dtype.js';
 import { numel } from '../../tensor/shape.js';
 import type { KernelRunner } from './layernorm.js';
-import { META_ACCESS, reduceSharedFunction, storageType, usesF16 } from './wgsl.js';
+import { META_ACCESS, nanFunction, onlineSoftmaxLoop, reduceSharedFunction, storageType, usesF16 } from './wgsl.js';
 
 /** Dims before the last that the kernels walk with per-dim strides (the backend's maximum rank minus one). */
 const MAX_OUTER_RANK = 7;
@@ -21,6 +21,7 @@ function uniformsHeader(rows: number, dtypes: readonly DType[]): string {
   return `${usesF16(dtypes)}struct Uniforms { w: array<vec4<u32>, ${rows}> }
 @group(0) @binding(0) var<uniform> uniforms: Uniforms;
 ${META_ACCESS}
+${nanFunction('f32')}
 `;
 }
 
@@ -93,21 +94,7 @@ fn score(bases: vec3<u32>, query: u32, j: u32) -> f32 {
   if (perInvocation) {
     return `${common}
 ${prologue}
-  // Online max and sum: when the max grows, the sum so far is rescaled by exp(old max - new max).
-  // -inf entries (masked) add nothing, and a NaN makes the whole row NaN, as in torch.
-  var rowMax = negInf();
-  var rowSum = 0.0;
-  for (var j = 0u; j < width; j++) {
-    let v = score(bases, query, j);
-    if (v != v) {
-      rowSum = v;
-    } else if (v > rowMax) {
-      rowSum = rowSum * exp(rowMax - v) + 1.0;
-      rowMax = v;
-    } else if (v > negInf()) {
-      rowSum += exp(v - rowMax);
-    }
-  }
+${onlineSoftmaxLoop('score(bases, query, j)')}
   for (var j = 0u; j < width; j++) {
     out[row * width + j] = ${s}(exp(score(bases, query, j) - rowMax) / rowSum);
   }

@@ -64,8 +64,8 @@ export class WebGpuBackend implements Backend {
   private pass: GPUComputePassEncoder | null = null;
   private dispatches = 0;
   /**
-   * Which matmul blocking to use: the adapter's kind ('auto'), or a forced one, so that tests run the GPU
-   * blocking on a CPU adapter and the reverse.
+   * The matmul blocking: the one for the adapter's kind ('auto'), or a forced one, so that tests can run the
+   * GPU blocking on a CPU adapter and the reverse.
    */
   matmulProfile: 'auto' | 'software' | 'gpu' = 'auto';
   /** Compute dispatches recorded since the backend started, for tests and benchmarks that count them. */

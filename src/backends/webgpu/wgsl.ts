@@ -92,3 +92,36 @@ fn reduceShared(l: u32, isMax: bool) -> f32 {
   return result;
 }`;
 }
+
+/**
+ * Emits isNan() on the exponent and mantissa bits, because a compiler may fold `v != v` to false:
+ * WGSL lets implementations assume that no NaN occurs in arithmetic.
+ */
+export function nanFunction(type: string): string {
+  const bits = type === 'f32' ? 'u32' : 'vec4<u32>';
+  return `fn ${type === 'f32' ? 'isNan' : 'isNan4'}(v: ${type}) -> ${type === 'f32' ? 'bool' : 'vec4<bool>'} {
+  return (bitcast<${bits}>(v) & ${bits}(0x7fffffffu)) > ${bits}(0x7f800000u);
+}`;
+}
+
+/**
+ * Emits the loop that finds a row's max and its sum of exp(v - max) in one pass over `value(j)` (a WGSL
+ * expression of j), into rowMax and rowSum. When the max grows, the sum so far is rescaled by
+ * exp(old max - new max). -inf entries (masked) add nothing, and a NaN makes the whole row NaN, as in torch.
+ * The kernel must declare isNan (nanFunction('f32')), negInf (META_ACCESS) and `width`.
+ */
+export function onlineSoftmaxLoop(value: string): string {
+  return `  var rowMax = negInf();
+  var rowSum = 0.0;
+  for (var j = 0u; j < width; j++) {
+    let v = ${value};
+    if (isNan(v)) {
+      rowSum = v;
+    } else if (v > rowMax) {
+      rowSum = rowSum * exp(rowMax - v) + 1.0;
+      rowMax = v;
+    } else if (v > negInf()) {
+      rowSum += exp(v - rowMax);
+    }
+  }`;
+}
