@@ -1,7 +1,7 @@
 // Splits one training step of the benchmark GPT into its kernels: `npx tsx bench/profile-step.ts`.
-// It records every dispatch of one step, then replays the dispatches of each kernel on their own (same
-// pipelines, uniforms and buffers, repeated and followed by one synchronization) and prints the time per
-// kernel, so the step's cost can be told apart from the cost of recording it. Replayed kernels read
+// It records every dispatch of one step, then replays the dispatches of each kernel on their own, with the
+// same pipelines, uniforms and buffers, repeated and followed by one synchronization. It prints the time per
+// kernel, which separates the step's kernel time from the cost of recording it. Replayed kernels read
 // whatever the pooled buffers hold by then, which changes no timing except for data-dependent branches.
 
 import * as fg from '../src/index.js';

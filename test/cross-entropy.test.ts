@@ -4,7 +4,7 @@
 import { expect } from 'chai';
 import * as fg from '../src/index.js';
 import { getBackend } from '../src/runtime.js';
-import { requireWebGpu, seededValues } from './helpers/setup.js';
+import { expectClose, requireWebGpu, seededValues } from './helpers/setup.js';
 
 const F = fg.nn.functional;
 
@@ -29,14 +29,6 @@ async function lossAndGrad(
   const grad = Float64Array.from(await x.grad!.toArray());
   for (const t of [x, target, out]) t.dispose();
   return { loss, grad };
-}
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, label: string): void {
-  expect(actual.length, `${label}: length`).to.equal(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const ok = Math.abs(actual[i] - expected[i]) <= atol + rtol * Math.abs(expected[i]);
-    expect(ok, `${label}[${i}]: got ${actual[i]}, expected ${expected[i]}`).to.equal(true);
-  }
 }
 
 describe('crossEntropy: saved tensors', () => {

@@ -6,7 +6,7 @@ import * as fg from '../src/index.js';
 import type { OpSample, SampleArg } from '../src/index.js';
 import type { WebGpuBackend } from '../src/backends/webgpu/webgpu-backend.js';
 import { getBackend } from '../src/runtime.js';
-import { requireWebGpu, seededValues } from './helpers/setup.js';
+import { expectClose, requireWebGpu, seededValues } from './helpers/setup.js';
 
 const ops = fg.registeredOps();
 
@@ -44,20 +44,6 @@ function makeInputs(sample: OpSample, seed: number, dtype: fg.DType, device: fg.
     if (kind === 'bool') return fg.tensor(values.map((v) => v === 1), { shape: spec.shape, dtype: 'bool', device });
     return fg.tensor(values, { shape: spec.shape, dtype, device, requiresGrad: grad && spec.grad !== false });
   });
-}
-
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, atol: number, rtol: number, what: string): void {
-  expect(actual.length, `${what}: length`).to.equal(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const a = actual[i];
-    const e = expected[i];
-    if (Number.isNaN(e)) {
-      expect(Number.isNaN(a), `${what}[${i}]: expected NaN, got ${a}`).to.equal(true);
-      continue;
-    }
-    const ok = a === e || Math.abs(a - e) <= atol + rtol * Math.abs(e);
-    expect(ok, `${what}[${i}]: got ${a}, expected ${e}`).to.equal(true);
-  }
 }
 
 describe('op registry', () => {

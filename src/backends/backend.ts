@@ -214,7 +214,7 @@ export interface Backend {
   crossEntropy(logits: View, target: View, ignoreIndex: number, labelSmoothing: number): CrossEntropyOutputs;
   /**
    * dx = grad_row * (exp(x - lse) - (1 - s) * onehot(target) - s / C) on rows whose target is not ignoreIndex,
-   * and 0 on the others. grad and lse are 1-D views with one value per row (grad's stride may be 0);
+   * and 0 on the others. grad and lse are 1-D views with one value per row, and grad's stride may be 0.
    * dx is contiguous in the [...rows, C] order of `logits`.
    */
   crossEntropyBackward(grad: View, logits: View, target: View, lse: View, ignoreIndex: number, labelSmoothing: number): Storage;

@@ -37,7 +37,7 @@ export function viewOffsets(view: Pick<View, 'shape' | 'strides' | 'offset'>): I
   return out;
 }
 
-/** The activations of matmul's epilogue, the same formulas as the elementwise gelu kernels. */
+/** Applies an activation of matmul's epilogue, with the formulas of the elementwise gelu kernels. */
 function activate(activation: MatmulActivation, x: number): number {
   if (activation === 'gelu') return x * 0.5 * (1 + erf(x * Math.SQRT1_2));
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));

@@ -6,8 +6,8 @@
 //
 // quietly(promise) therefore routes the binding's re-queues through setTimeout(0) while fusegrad waits,
 // after a short spell of immediate polls that keeps short waits as fast as before. Only callbacks whose
-// source prints as native code (the binding's, and bound functions) are rerouted, and only during a wait;
-// other callbacks keep the real setImmediate. Outside Node, or once every wait has ended, the global is
+// source prints as native code (the binding's, and bound functions) are rerouted, and only during a wait.
+// Other callbacks keep the real setImmediate. Outside Node, or once every wait has ended, the global is
 // the original one.
 
 type Immediate = (callback: (...args: unknown[]) => void, ...args: unknown[]) => unknown;
